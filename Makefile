@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# gcheap: the user-facing Makefile.  The kernel module itself is built by
+# kbuild from Kbuild (obj-m += kmod/).
+#
+#   make              kmod/gcheap.ko against KDIR, libgcheap, the selftests
+#                     and the demo
+#   make run          set everything up and run the demo in a guest
+#   make check        the whole kselftest suite in guests on 6.1, 6.12 and
+#                     the debug kernel, plus checkpatch, sparse, kernel-doc
+#   make deps         install what the project needs (Debian packages)
+#   make debug-kernel build (once, cached) the KASAN/lockdep/kmemleak kernel
+#   make lint         checkpatch --strict, sparse, kernel-doc, W=1 -Werror
+#   make install      install the module (and run depmod) on this machine
+#
+# KDIR defaults to the running kernel's build tree; `make KDIR=...` builds
+# against another.  The guest kernels' modules are built into build/k/NAME/.
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+KSFT_DIR = $(shell tools/linux-src)/tools/testing/selftests
+CFLAGS ?= -O2 -g
+export CFLAGS
+
+all: module lib selftests demo
+
+module:
+	@test -d "$(KDIR)" || { \
+	  echo "make: no kernel build tree at KDIR=$(KDIR)."; \
+	  echo "  Install the headers of the running kernel (Debian: linux-headers-$$(uname -r)),"; \
+	  echo "  set KDIR=, or use 'make run' / 'make check', which build for the guest kernels."; \
+	  exit 1; }
+	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" W=1 modules
+
+lib:
+	$(MAKE) -C lib
+
+selftests: lib
+	$(MAKE) -C selftests KSFT_DIR="$(KSFT_DIR)"
+
+demo: lib
+	$(MAKE) -C tools
+
+# The kselftest install layout run_kselftest.sh expects: the runner at the
+# top, our collection in gcheap/, and kselftest-list.txt naming its tests.
+ksft: selftests
+	rm -rf build/ksft
+	mkdir -p build/ksft/gcheap
+	$(MAKE) --no-print-directory -C selftests KSFT_DIR="$(KSFT_DIR)" \
+		install INSTALL_PATH="$(CURDIR)/build/ksft/gcheap"
+	cp -a "$(KSFT_DIR)/run_kselftest.sh" "$(KSFT_DIR)/kselftest" build/ksft/
+	$(MAKE) -s --no-print-directory -C selftests KSFT_DIR="$(KSFT_DIR)" \
+		emit_tests COLLECTION=gcheap >build/ksft/kselftest-list.txt
+
+deps:
+	tools/deps
+
+debug-kernel: deps
+	tools/debug-kernel
+
+lint: deps
+	tools/lint
+
+check: deps
+	tools/check
+
+run: deps
+	$(MAKE) lib demo
+	tools/build-module 6.1 >/dev/null
+	tools/vmrun -k $${GCHEAP_KERNEL:-6.1} -- tools/demo
+
+install: module
+	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" modules_install
+	depmod -a
+
+clean:
+	$(MAKE) -C lib clean
+	$(MAKE) -C tools clean
+	-$(MAKE) -C selftests KSFT_DIR="$(KSFT_DIR)" clean
+	-test -d "$(KDIR)" && $(MAKE) -C "$(KDIR)" M="$(CURDIR)" clean
+	rm -rf build
+
+.PHONY: all module lib selftests demo ksft deps debug-kernel lint check run install clean
