@@ -63,10 +63,12 @@ lint: deps
 check: deps
 	tools/check
 
+# GCHEAP_KERNEL=6.12 or =debug runs the demo on another guest kernel.
 run: deps
-	$(MAKE) lib demo
-	tools/build-module 6.1 >/dev/null
-	tools/vmrun -k $${GCHEAP_KERNEL:-6.1} -- tools/demo
+	@$(MAKE) -s --no-print-directory lib demo
+	@k=$${GCHEAP_KERNEL:-6.1}; mkdir -p build; \
+	  tools/build-module $$k >build/run-module.log 2>&1 || { cat build/run-module.log; exit 1; }; \
+	  tools/vmrun -k $$k -- tools/demo
 
 install: module
 	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" modules_install
