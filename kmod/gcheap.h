@@ -6,42 +6,333 @@
  * Glossary (defined once, used everywhere):
  *
  *  file	an open /dev/gcheap; one per open(), its state in
- *		&struct gcheap_file.
+ *		&struct gcheap_file.  A file has at most one heap.
  *  handshake	the one-shot GCHEAP_IOC_API call that must succeed on a file
  *		before any other command is accepted.
+ *  heap	&struct gcheap_heap: one process's garbage-collected memory,
+ *		mapped once, whole, into that process.
+ *  arena	the part of the heap's mapping that holds objects; pages are
+ *		numbered from its start ("arena page index").
+ *  size class	one of the object sizes of sizeclass.c, 16 bytes to 32 KiB.
+ *  span class	(size class << 1) | noscan: spans of noscan classes hold
+ *		objects the collector never scans.
+ *  span	&struct gcheap_span: a run of arena pages holding objects of
+ *		one span class, or one large object.
+ *  mheap	the arena's page allocator: which pages are in spans.
+ *  mcentral	per span class, the spans with free objects no cache holds.
+ *  slot	&struct gcheap_slot in the mapped cache area: the span a CPU
+ *		(or a thread) allocates from, with a bitmap of its free objects.
+ *  pcp		&struct gcheap_pcp: the module's per-CPU state of a heap: the
+ *		span installed in each of the CPU's slots, spare spans ready to
+ *		install, and spans that came back full.
+ *  resident	an arena page with memory behind it.
+ *
+ * Lock order, outermost first:
+ *
+ *	gcheap_file.lock
+ *	  gcheap_heap.mheap_lock (mutex)
+ *	    page lock (lock_page)
+ *	      mapping->i_mmap_rwsem (unmap_mapping_range)
+ *	    gcheap_pcp.lock / gcheap_central.lock / gcheap_heap.thread_lock
+ *	      gcheap_span.lock
+ *
+ * No two pcp, central or span locks are ever held at once.
  */
 #ifndef _GCHEAP_H
 #define _GCHEAP_H
 
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mm_types.h>
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
 
 #include "../uapi/linux/gcheap.h"
 
 #define GCHEAP_VERSION_MAJOR	0
-#define GCHEAP_VERSION_MINOR	1
+#define GCHEAP_VERSION_MINOR	2
 #define GCHEAP_VERSION_PATCH	0
-#define GCHEAP_VERSION_STRING	"0.1.0"
+#define GCHEAP_VERSION_STRING	"0.2.0"
 #define GCHEAP_VERSION_CODE	((GCHEAP_VERSION_MAJOR << 16) | \
 				 (GCHEAP_VERSION_MINOR << 8) | \
 				 GCHEAP_VERSION_PATCH)
 
+#define GCHEAP_MAX_OBJS		(GCHEAP_SLOT_WORDS * 64)
+#define GCHEAP_SLOT_SIZE	128
+#define GCHEAP_PAGEINFO_PER_PAGE (PAGE_SIZE / sizeof(struct gcheap_pageinfo))
+
+/* --- sizeclass.c --- */
+
+extern struct gcheap_class gcheap_classes[GCHEAP_CLASSES_MAX];
+extern unsigned int gcheap_nr_classes;
+void gcheap_sizeclass_init(void);
+
+static inline unsigned int gcheap_sc_class(unsigned int sc)
+{
+	return sc >> 1;
+}
+
+static inline bool gcheap_sc_noscan(unsigned int sc)
+{
+	return sc & 1;
+}
+
+/* --- spans --- */
+
+/*
+ * Span states and who owns the span in each (the owner's lock protects the
+ * state and the list membership; only the owner changes them):
+ *
+ *  CENTRAL	on heap->central[sc].partial		central lock
+ *  SPARE	on pcp(owner_cpu)->cls[sc].spare	pcp lock
+ *  CPU		installed in slot (owner_cpu, sc)	pcp lock
+ *  FULL	on pcp(owner_cpu)->full			pcp lock
+ *  THREAD	held by a thread's slot; heap->thread_spans	thread_lock
+ *  LARGE	one large object, on no list		mheap_lock
+ *  TRANSIT	taken off every list by one operation, which alone may touch it
+ *
+ * Transitions: mheap -> TRANSIT (gcheap_span_alloc); TRANSIT -> CPU/THREAD
+ * (installed in a slot), SPARE, CENTRAL, FULL, LARGE; CPU/THREAD -> TRANSIT
+ * (detached, then gcheap_span_put()); SPARE/CENTRAL/FULL -> TRANSIT (taken
+ * by gcheap_acquire()); TRANSIT/LARGE -> mheap (gcheap_span_free(), with
+ * mheap_lock, every object free and zero).  Spans are freed to mheap only
+ * under mheap_lock, so holding it pins every span found in heap->spans.
+ */
+enum gcheap_span_state {
+	GCHEAP_SPAN_TRANSIT,
+	GCHEAP_SPAN_CENTRAL,
+	GCHEAP_SPAN_SPARE,
+	GCHEAP_SPAN_CPU,
+	GCHEAP_SPAN_FULL,
+	GCHEAP_SPAN_THREAD,
+	GCHEAP_SPAN_LARGE,
+};
+
+/**
+ * struct gcheap_span - a run of arena pages of one span class
+ * @node: list membership, as the state says
+ * @lock: protects the bitmaps and @nalloc; taken inside every other lock
+ * @start: the first arena page index
+ * @npages: its length in pages
+ * @sc: the span class; for a large object only its noscan bit
+ * @large: one large object
+ * @elem_size: the object size (a large object: the span's bytes)
+ * @nobjs: the objects in the span
+ * @nalloc: objects allocated as far as the module knows: set in @alloc
+ * @state: see above; written by the owner only
+ * @owner_cpu: the CPU whose pcp lists or slot hold the span
+ * @alloc: a bit per allocated object, the module's own record
+ * @handed: while the span is in a slot, the objects that were free when it
+ *	was installed; the slot's free[] bits decide their fate, read back
+ *	when the span leaves the slot.  Zero otherwise.
+ * @freed: objects of @handed explicitly freed while the span was in a slot
+ */
+struct gcheap_span {
+	struct list_head node;
+	spinlock_t lock;		/* the bitmaps and nalloc */
+	unsigned long start;
+	unsigned int npages;
+	unsigned int sc;
+	bool large;
+	unsigned int elem_size;
+	unsigned int nobjs;
+	unsigned int nalloc;
+	enum gcheap_span_state state;
+	int owner_cpu;
+	u64 alloc[GCHEAP_SLOT_WORDS];
+	u64 handed[GCHEAP_SLOT_WORDS];
+	u64 freed[GCHEAP_SLOT_WORDS];
+};
+
+/* --- the heap --- */
+
+/**
+ * struct gcheap_central - spans of one span class that no cache holds
+ * @lock: protects @partial
+ * @partial: spans in state CENTRAL, each with at least one free object
+ */
+struct gcheap_central {
+	spinlock_t lock;		/* partial */
+	struct list_head partial;
+};
+
+/**
+ * struct gcheap_pcp_class - one span class of a CPU
+ * @slot: the span installed in the CPU's slot, or NULL
+ * @spare: spans (state SPARE) ready to install
+ * @nspare: their number
+ */
+struct gcheap_pcp_class {
+	struct gcheap_span *slot;
+	struct list_head spare;
+	unsigned int nspare;
+};
+
+/**
+ * struct gcheap_pcp - a heap's state on one CPU
+ * @lock: protects everything here and the CPU's slots in the cache area.
+ *	Taken with preemption disabled on the CPU itself to install spans
+ *	(see cache.c), and from other CPUs only at teardown.
+ * @full: spans (state FULL) that left this CPU's slots with no free object
+ * @cls: per span class
+ */
+struct gcheap_pcp {
+	spinlock_t lock;		/* everything here, this CPU's slots */
+	struct list_head full;
+	struct gcheap_pcp_class cls[];
+};
+
+struct gcheap_user;
+
+/**
+ * struct gcheap_heap - one process's heap
+ * @ref: held by the file and by each VMA mapping the heap
+ * @mm: the process that created the heap (mmgrab); only it may map and use it
+ * @mapping: the file's private address space, which the heap's VMA is on
+ * @user: the per-user page account the heap charges
+ * @arena_pages: the arena's size in pages: the heap's limit
+ * @nr_sc: span classes, slots per CPU
+ * @cpu_stride: bytes between two CPUs' slot arrays
+ * @slots_pgoff: page offset of the cache area in the mapping
+ * @pagemap_pgoff: page offset of the page map
+ * @arena_pgoff: page offset of the arena
+ * @map_pages: the mapping's length in pages
+ * @meta: the header and cache-area pages, allocated at creation
+ * @nr_meta: their number (= @pagemap_pgoff)
+ * @pagemap: the page-map pages, allocated when first needed (cmpxchg)
+ * @nr_pagemap: their number
+ * @pages: arena page index -> struct page, the resident pages; the heap
+ *	holds one reference on each.  Readers take xa_lock to get a page
+ *	reference.
+ * @spans: arena page index -> struct gcheap_span, for every page of every
+ *	span; written under @mheap_lock
+ * @mheap_lock: the page allocator: @used, @used_hint, @nr_free_resident,
+ *	span creation and destruction, and @pages removals
+ * @used: a bit per arena page in a span
+ * @used_hint: no free page below it
+ * @nr_resident: arena pages in @pages
+ * @nr_free_resident: resident pages in no span (the scavenger's work)
+ * @central: per span class
+ * @pcp: per CPU
+ * @thread_lock: protects @thread_spans
+ * @thread_spans: spans in state THREAD
+ * @scavenge: returns free resident pages to the system
+ * @vma: the VMA the heap is mapped by (compared, never dereferenced)
+ * @user_base: that VMA's start; valid while @mapped
+ * @mapped: the heap is mapped; cache operations need it
+ * @live_bytes: bytes in allocated objects, as far as the module knows
+ * @nr_spans: spans in use
+ * @nr_large: large objects
+ * @nr_refills: spans installed in slots
+ */
+struct gcheap_heap {
+	struct kref ref;
+	struct mm_struct *mm;
+	struct address_space *mapping;
+	struct gcheap_user *user;
+	unsigned long arena_pages;
+	unsigned int nr_sc;
+	unsigned int cpu_stride;
+	unsigned long slots_pgoff;
+	unsigned long pagemap_pgoff;
+	unsigned long arena_pgoff;
+	unsigned long map_pages;
+	struct page **meta;
+	unsigned long nr_meta;
+	struct page **pagemap;
+	unsigned long nr_pagemap;
+	struct xarray pages;
+	struct xarray spans;
+	struct mutex mheap_lock;	/* the page allocator, see above */
+	unsigned long *used;
+	unsigned long used_hint;
+	unsigned long nr_resident;
+	unsigned long nr_free_resident;
+	struct gcheap_central *central;
+	struct gcheap_pcp __percpu *pcp;
+	spinlock_t thread_lock;		/* thread_spans */
+	struct list_head thread_spans;
+	struct delayed_work scavenge;
+	struct vm_area_struct *vma;
+	unsigned long user_base;
+	bool mapped;
+	atomic64_t live_bytes;
+	atomic64_t nr_spans;
+	atomic64_t nr_large;
+	atomic64_t nr_refills;
+};
+
 /**
  * struct gcheap_file - the state of one open /dev/gcheap
- * @lock: serialises the handshake against itself.  Never held across a
- *	user memory access: later commands take it under mmap_lock (from
- *	->mmap), so a fault taken while holding it would invert that order.
+ * @lock: serialises the handshake and heap creation.  Never held across a
+ *	user memory access: ->mmap runs under mmap_lock and takes it, so a
+ *	fault taken while holding it would invert that order.
  * @api_done: false until the handshake succeeds, then true for the life of
  *	the file.  Written once under @lock with smp_store_release(); read
  *	without the lock with smp_load_acquire(), which orders the reader
  *	after @features.
  * @features: the features userspace asked for in the handshake.  Written
  *	once, before @api_done is published; constant afterwards.
+ * @heap: the file's heap, or NULL.  Published once under @lock with
+ *	smp_store_release(); read with smp_load_acquire().
+ * @inode: the file's private inode, whose address space the heap's VMA
+ *	is on (DRM's anon-inode pattern)
  */
 struct gcheap_file {
-	struct mutex lock;	/* the handshake; see above */
+	struct mutex lock;	/* the handshake and heap creation */
 	bool api_done;
 	u64 features;
+	struct gcheap_heap *heap;
+	struct inode *inode;
 };
+
+/* --- module parameters and counters (main.c) --- */
+
+extern unsigned int gcheap_max_heap_mb;
+extern unsigned int gcheap_max_user_mb;
+extern unsigned int gcheap_scavenge_delay_ms;
+extern unsigned int gcheap_scavenge_retain_mb;
+extern atomic_long_t gcheap_nr_pages;
+extern atomic_t gcheap_nr_heaps;
+
+/* --- heap.c --- */
+
+struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_create *hc);
+void gcheap_heap_put(struct gcheap_heap *heap);
+int gcheap_heap_mmap(struct gcheap_heap *heap, struct vm_area_struct *vma);
+void gcheap_heap_stats(struct gcheap_heap *heap, struct gcheap_heap_stats *st);
+struct page *gcheap_page_alloc(struct gcheap_heap *heap);
+void gcheap_page_free(struct gcheap_heap *heap, struct page *page);
+struct page *gcheap_pagemap_page(struct gcheap_heap *heap, unsigned long n);
+void gcheap_scavenge_kick(struct gcheap_heap *heap);
+struct inode *gcheap_inode_alloc(void);
+void gcheap_inode_free(struct inode *inode);
+
+/* --- span.c --- */
+
+int gcheap_span_cache_init(void);
+void gcheap_span_cache_exit(void);
+struct gcheap_span *gcheap_span_alloc(struct gcheap_heap *heap, unsigned int sc,
+				      bool large, unsigned long npages);
+void gcheap_span_free(struct gcheap_heap *heap, struct gcheap_span *span);
+void gcheap_span_zero(struct gcheap_heap *heap, unsigned long byte_off,
+		      unsigned long len);
+void gcheap_span_teardown(struct gcheap_heap *heap);
+unsigned long gcheap_scavenge(struct gcheap_heap *heap);
+
+/* --- cache.c --- */
+
+int gcheap_pcp_init(struct gcheap_heap *heap);
+void gcheap_cache_teardown(struct gcheap_heap *heap);
+int gcheap_cache_op(struct gcheap_heap *heap, struct gcheap_cache_op *op);
+
+static inline unsigned long gcheap_arena_addr(struct gcheap_heap *heap,
+					      unsigned long page)
+{
+	return heap->user_base + ((heap->arena_pgoff + page) << PAGE_SHIFT);
+}
 
 #endif /* _GCHEAP_H */

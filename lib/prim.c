@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "prim.h"
@@ -24,7 +25,11 @@ void gcheap_prim_close(int fd)
 
 static int prim_ioctl(int fd, unsigned long cmd, void *arg)
 {
-	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
+	int ret, saved = errno;
+
+	ret = ioctl(fd, cmd, arg) < 0 ? -errno : 0;
+	errno = saved;
+	return ret;
 }
 
 int gcheap_prim_api(int fd, uint64_t features, struct gcheap_api *reply)
@@ -39,4 +44,34 @@ int gcheap_prim_info(int fd, struct gcheap_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	return prim_ioctl(fd, GCHEAP_IOC_INFO, info);
+}
+
+int gcheap_prim_heap_create(int fd, uint64_t arena_bytes, struct gcheap_heap_create *hc)
+{
+	memset(hc, 0, sizeof(*hc));
+	hc->arena_bytes = arena_bytes;
+	return prim_ioctl(fd, GCHEAP_IOC_HEAP_CREATE, hc);
+}
+
+int gcheap_prim_map(int fd, size_t bytes, void **addr)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	*addr = p;
+	return 0;
+}
+
+int gcheap_prim_cache(int fd, struct gcheap_cache_op *ops, unsigned int nr)
+{
+	struct gcheap_cache c = { .ops = (uintptr_t)ops, .nr = nr };
+
+	return prim_ioctl(fd, GCHEAP_IOC_CACHE, &c);
+}
+
+int gcheap_prim_stats(int fd, struct gcheap_heap_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	return prim_ioctl(fd, GCHEAP_IOC_STATS, st);
 }

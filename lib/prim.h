@@ -8,14 +8,22 @@
 #ifndef GCHEAP_PRIM_H
 #define GCHEAP_PRIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/gcheap.h>
 
+#include "internal.h"
+
 #define GCHEAP_DEVICE	"/dev/gcheap"
 
-int gcheap_prim_open(void);
-void gcheap_prim_close(int fd);
-int gcheap_prim_api(int fd, uint64_t features, struct gcheap_api *reply);
-int gcheap_prim_info(int fd, struct gcheap_info *info);
+int gcheap_prim_open(void) GCHEAP_HIDDEN;
+void gcheap_prim_close(int fd) GCHEAP_HIDDEN;
+int gcheap_prim_api(int fd, uint64_t features, struct gcheap_api *reply) GCHEAP_HIDDEN;
+int gcheap_prim_info(int fd, struct gcheap_info *info) GCHEAP_HIDDEN;
+int gcheap_prim_heap_create(int fd, uint64_t arena_bytes,
+			    struct gcheap_heap_create *hc) GCHEAP_HIDDEN;
+int gcheap_prim_map(int fd, size_t bytes, void **addr) GCHEAP_HIDDEN;
+int gcheap_prim_cache(int fd, struct gcheap_cache_op *ops, unsigned int nr) GCHEAP_HIDDEN;
+int gcheap_prim_stats(int fd, struct gcheap_heap_stats *st) GCHEAP_HIDDEN;
 
 #endif

@@ -91,7 +91,9 @@ TEST_F(dev, handshake)
 	ASSERT_EQ(0, api_call(self->fd, GCHEAP_API, 0, &api));
 	EXPECT_EQ(GCHEAP_API, api.api);
 	EXPECT_EQ(GCHEAP_FEATURES_ALL, api.features);
-	EXPECT_EQ((1ull << _IOC_NR(GCHEAP_IOC_API)) | (1ull << _IOC_NR(GCHEAP_IOC_INFO)),
+	EXPECT_EQ((1ull << _IOC_NR(GCHEAP_IOC_API)) | (1ull << _IOC_NR(GCHEAP_IOC_INFO)) |
+		  (1ull << _IOC_NR(GCHEAP_IOC_HEAP_CREATE)) |
+		  (1ull << _IOC_NR(GCHEAP_IOC_CACHE)) | (1ull << _IOC_NR(GCHEAP_IOC_STATS)),
 		  api.ioctls);
 	EXPECT_NE(0, api.version);
 	EXPECT_EQ(0, api.pad2);

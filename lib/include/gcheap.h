@@ -10,11 +10,108 @@
 #ifndef GCHEAP_H
 #define GCHEAP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#if defined(__GNUC__)
+#define GCHEAP_MALLOC		__attribute__((malloc, warn_unused_result))
+#define GCHEAP_ALLOC_SIZE(n)	__attribute__((alloc_size(n)))
+#define GCHEAP_ALLOC_SIZE2(n, m) __attribute__((alloc_size(n, m)))
+#else
+#define GCHEAP_MALLOC
+#define GCHEAP_ALLOC_SIZE(n)
+#define GCHEAP_ALLOC_SIZE2(n, m)
+#endif
+
+/** Every object is aligned to this many bytes. */
+#define GCHEAP_ALIGNMENT	16
+
+/**
+ * struct gcheap_config - how gcheap_init() sets up the heap
+ * @heap_bytes: the heap's size limit, the size of its arena (0: the
+ *	GCHEAP_HEAP_MB environment variable, else 1 GiB, capped by the
+ *	module's max_heap_mb)
+ * @flags: GCHEAP_CONFIG_* flags
+ * @reserved: must be zero
+ */
+struct gcheap_config {
+	uint64_t heap_bytes;
+	uint32_t flags;
+	uint32_t reserved[5];
+};
+
+/* Use per-thread caches even where rseq is available (GCHEAP_RSEQ=0). */
+#define GCHEAP_CONFIG_NO_RSEQ	(1u << 0)
+
+/**
+ * struct gcheap_stats - what gcheap_stats() reports
+ * @gc_cycles: collections completed (0 until the collector exists)
+ * @heap_bytes: bytes of the arena held in spans (pages backing objects)
+ * @live_bytes: bytes in objects known to be allocated
+ * @max_pause_ns: the longest stop-the-world pause
+ * @total_pause_ns: the sum of all stop-the-world pauses
+ * @arena_bytes: the heap's size limit
+ * @resident_bytes: bytes of memory the module holds for the heap,
+ *	including free pages not yet returned to the system
+ * @spans: spans in use
+ * @large_objects: objects above the largest size class, each in a span
+ *	of its own
+ * @refills: spans installed in caches so far (each one a slow-path call)
+ * @root_ranges: root ranges the collector scans: data and bss segments of
+ *	every loaded object, and ranges added with gcheap_add_roots()
+ * @root_bytes: their total size
+ * @reserved: zero
+ */
+struct gcheap_stats {
+	uint64_t gc_cycles;
+	uint64_t heap_bytes;
+	uint64_t live_bytes;
+	uint64_t max_pause_ns;
+	uint64_t total_pause_ns;
+	uint64_t arena_bytes;
+	uint64_t resident_bytes;
+	uint64_t spans;
+	uint64_t large_objects;
+	uint64_t refills;
+	uint64_t root_ranges;
+	uint64_t root_bytes;
+	uint64_t reserved[4];
+};
+
+/*
+ * Set up the process's heap.  Optional: the first allocation initializes it
+ * with defaults and the GCHEAP_* environment variables.  0 or -errno;
+ * -EALREADY if the heap exists.
+ */
+int gcheap_init(const struct gcheap_config *config);
+
+/* Zeroed memory of at least size bytes, scanned for pointers; NULL with
+ * errno ENOMEM on failure. */
+void *gcheap_alloc(size_t size) GCHEAP_MALLOC GCHEAP_ALLOC_SIZE(1);
+/* Zeroed memory that the collector never scans for pointers. */
+void *gcheap_alloc_atomic(size_t size) GCHEAP_MALLOC GCHEAP_ALLOC_SIZE(1);
+void *gcheap_calloc(size_t nmemb, size_t size) GCHEAP_MALLOC GCHEAP_ALLOC_SIZE2(1, 2);
+void *gcheap_realloc(void *ptr, size_t size) GCHEAP_ALLOC_SIZE(2);
+/* Optional explicit free of an object's start address; NULL is ignored. */
+void gcheap_free(void *ptr);
+/* The usable size of the object ptr starts, 0 if ptr is not a heap object. */
+size_t gcheap_size(const void *ptr);
+/* The start of the object an interior pointer points into, or NULL. */
+void *gcheap_base(const void *ptr);
+
+/* Threads started by pthread_create() are registered automatically. */
+int gcheap_register_thread(void);
+int gcheap_unregister_thread(void);
+
+/* Extra root ranges the collector scans: 0 or -errno. */
+int gcheap_add_roots(void *start, size_t len);
+int gcheap_remove_roots(void *start, size_t len);
+
+int gcheap_stats(struct gcheap_stats *stats);
 
 /**
  * struct gcheap_device_info - what the loaded gcheap module offers

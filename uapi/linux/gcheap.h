@@ -67,6 +67,224 @@ struct gcheap_info {
 	__u32 pad2;
 };
 
+/*
+ * Heaps.
+ *
+ * After the handshake a file may create one heap (GCHEAP_IOC_HEAP_CREATE)
+ * and map it once, whole: mmap(NULL, map_bytes, PROT_READ | PROT_WRITE,
+ * MAP_SHARED, fd, 0).  The mapping holds, at the offsets the create call
+ * returns:
+ *
+ *   header    one page, struct gcheap_header: the size-class table
+ *   slots     the per-CPU cache area: for each possible CPU, an array of
+ *             struct gcheap_slot, one per span class, cpu_stride bytes apart
+ *   pagemap   one struct gcheap_pageinfo per arena page: which span the
+ *             page belongs to, so that userspace can find an object's start
+ *             without a system call
+ *   arena     the heap's objects
+ *
+ * Userspace may write only the free[] words of the slots of the CPU it runs
+ * on, and only inside a restartable sequence (see struct gcheap_slot).  The
+ * module never trusts anything userspace can write for its own memory
+ * safety: it reads slots once, validates them against its own records, and
+ * keeps its own span map.
+ *
+ * A span class is (size class << 1) | noscan: objects from
+ * gcheap_alloc_atomic() live in noscan spans that the collector never scans.
+ */
+#define GCHEAP_SMALL_MAX		32768u	/* the largest size class */
+#define GCHEAP_SLOT_WORDS		8	/* at most 512 objects a span */
+#define GCHEAP_CLASSES_MAX		96	/* size classes, an upper bound */
+#define GCHEAP_HEADER_MAGIC		0x67636870u	/* "gchp" */
+
+/**
+ * struct gcheap_class - one size class
+ * @size: the object size, a multiple of 16
+ * @span_pages: the pages of each span of this class
+ * @objects: the objects in each span
+ * @pad: zero
+ */
+struct gcheap_class {
+	__u32 size;
+	__u32 span_pages;
+	__u32 objects;
+	__u32 pad;
+};
+
+/**
+ * struct gcheap_header - the first page of a heap's mapping, read-only in
+ *	meaning (the module never reads it back)
+ * @magic: %GCHEAP_HEADER_MAGIC
+ * @nr_classes: the number of size classes; span classes are twice as many
+ * @classes: the size-class table, sizes ascending
+ */
+struct gcheap_header {
+	__u32 magic;
+	__u32 nr_classes;
+	struct gcheap_class classes[GCHEAP_CLASSES_MAX];
+};
+
+/**
+ * struct gcheap_slot - one span class's cache of one CPU (or of one thread)
+ * @gen: bumped by the module each time it installs a span in the slot.
+ *	The allocation fast path reads @gen before the other fields and
+ *	commits only if it is unchanged, so it never uses @base and @free from
+ *	two different spans.
+ * @base: the address of the span's first object; 0 when the slot is empty
+ * @size: the object size
+ * @nwords: the words of @free in use
+ * @pad: zero
+ * @free: a bit per object, set while the object is free.  Allocating an
+ *	object clears its bit; that store is the commit of the fast path's
+ *	restartable sequence, and it is the only store userspace makes to a
+ *	slot.  The module installs spans with preemption disabled on the
+ *	slot's own CPU, which aborts any sequence in flight there.
+ * @reserved: zero
+ */
+struct gcheap_slot {
+	__u64 gen;
+	__u64 base;
+	__u32 size;
+	__u32 nwords;
+	__u64 pad;
+	__u64 free[GCHEAP_SLOT_WORDS];
+	__u64 reserved[4];
+};
+
+/**
+ * struct gcheap_pageinfo - what one arena page belongs to
+ * @span_offset: the page's index within its span (the span starts
+ *	@span_offset pages before it)
+ * @kind: 0 when the page is in no span; for a small-object span the span
+ *	class + 1; for a large object %GCHEAP_PAGE_LARGE | its pages
+ */
+struct gcheap_pageinfo {
+	__u32 span_offset;
+	__u32 kind;
+};
+
+#define GCHEAP_PAGE_LARGE		0x80000000u
+#define GCHEAP_PAGE_NOSCAN		0x40000000u	/* with GCHEAP_PAGE_LARGE */
+
+/**
+ * struct gcheap_heap_create - argument of %GCHEAP_IOC_HEAP_CREATE
+ * @arena_bytes: in: the heap's size limit; rounded up to whole pages, at
+ *	most the module parameter max_heap_mb
+ * @flags: in: must be zero
+ * @pad: in: must be zero
+ * @map_bytes: out: the length to mmap, at offset 0
+ * @slots_offset: out: where the per-CPU slots start in the mapping
+ * @pagemap_offset: out: where the page map starts
+ * @arena_offset: out: where the arena starts
+ * @cpu_stride: out: bytes from one CPU's slots to the next one's
+ * @nr_cpus: out: CPUs with slots (nr_cpu_ids)
+ * @nr_span_classes: out: slots per CPU
+ * @pad2: out: zero
+ */
+struct gcheap_heap_create {
+	__u64 arena_bytes;
+	__u32 flags;
+	__u32 pad;
+	__u64 map_bytes;
+	__u64 slots_offset;
+	__u64 pagemap_offset;
+	__u64 arena_offset;
+	__u32 cpu_stride;
+	__u32 nr_cpus;
+	__u32 nr_span_classes;
+	__u32 pad2;
+};
+
+/* Operations of GCHEAP_IOC_CACHE: */
+enum gcheap_cache_opcode {
+	/* Install a span with free objects in this CPU's slot of span class
+	 * @cls, returning the span the slot held (its free[] bits read back).
+	 * @result: the CPU whose slot was refilled.
+	 */
+	GCHEAP_OP_REFILL = 1,
+	/* Return this CPU's span of class @cls and leave the slot empty. */
+	GCHEAP_OP_RELEASE = 2,
+	/* The same for a per-thread slot at user address @arg. */
+	GCHEAP_OP_REFILL_THREAD = 3,
+	GCHEAP_OP_RELEASE_THREAD = 4,
+	/* Allocate an object of @arg bytes (more than GCHEAP_SMALL_MAX) in a
+	 * span of its own, noscan if @cls is 1; @result: its address.
+	 */
+	GCHEAP_OP_ALLOC_LARGE = 5,
+	/* Free the object starting at @arg explicitly. */
+	GCHEAP_OP_FREE = 6,
+};
+
+/**
+ * struct gcheap_cache_op - one operation of a %GCHEAP_IOC_CACHE batch
+ * @op: a &enum gcheap_cache_opcode
+ * @cls: the span class, for the operations that take one
+ * @arg: the operation's argument
+ * @result: out: the operation's result
+ * @error: out: 0 or a negative errno for this operation alone
+ * @pad: must be zero
+ */
+struct gcheap_cache_op {
+	__u32 op;
+	__u32 cls;
+	__u64 arg;
+	__u64 result;
+	__s32 error;
+	__u32 pad;
+};
+
+#define GCHEAP_CACHE_OPS_MAX		64
+
+/**
+ * struct gcheap_cache - argument of %GCHEAP_IOC_CACHE: a batch of refills,
+ *	releases, large allocations and frees
+ * @ops: in: user address of an array of &struct gcheap_cache_op
+ * @nr: in: its length, 1 to %GCHEAP_CACHE_OPS_MAX
+ * @flags: in: must be zero
+ * @done: out: operations that succeeded
+ * @pad: out: zero
+ *
+ * The whole batch is validated first (EINVAL for an unknown op, a class out
+ * of range or nonzero padding; nothing is done then).  Then every op is
+ * carried out and given its own @error; the call succeeds if it could read
+ * and write the batch.
+ */
+struct gcheap_cache {
+	__u64 ops;
+	__u32 nr;
+	__u32 flags;
+	__u32 done;
+	__u32 pad;
+};
+
+/**
+ * struct gcheap_heap_stats - argument of %GCHEAP_IOC_STATS
+ * @flags: in: must be zero
+ * @pad: in: must be zero
+ * @arena_bytes: out: the heap's size limit
+ * @heap_bytes: out: bytes of the arena in spans
+ * @resident_bytes: out: bytes of memory the module holds for the heap:
+ *	span pages, free pages not yet returned to the system, metadata
+ * @live_bytes: out: bytes in objects allocated, as far as the module knows
+ *	(a span in a cache is counted when it returns)
+ * @spans: out: spans in use
+ * @large_objects: out: large objects allocated
+ * @refills: out: spans installed in caches
+ * @reserved: out: zero
+ */
+struct gcheap_heap_stats {
+	__u32 flags;
+	__u32 pad;
+	__u64 arena_bytes;
+	__u64 heap_bytes;
+	__u64 resident_bytes;
+	__u64 live_bytes;
+	__u64 spans;
+	__u64 large_objects;
+	__u64 refills;
+	__u64 reserved[4];
+};
+
 /* 0xC6 is unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst. */
 #define GCHEAP_IOC_MAGIC		0xC6
 
@@ -74,5 +292,11 @@ struct gcheap_info {
 #define GCHEAP_IOC_API		_IOWR(GCHEAP_IOC_MAGIC, 0x00, struct gcheap_api)
 /** GCHEAP_IOC_INFO - read facts about the module; see &struct gcheap_info. */
 #define GCHEAP_IOC_INFO		_IOWR(GCHEAP_IOC_MAGIC, 0x01, struct gcheap_info)
+/** GCHEAP_IOC_HEAP_CREATE - create the file's heap. */
+#define GCHEAP_IOC_HEAP_CREATE	_IOWR(GCHEAP_IOC_MAGIC, 0x02, struct gcheap_heap_create)
+/** GCHEAP_IOC_CACHE - a batch of cache operations. */
+#define GCHEAP_IOC_CACHE	_IOWR(GCHEAP_IOC_MAGIC, 0x03, struct gcheap_cache)
+/** GCHEAP_IOC_STATS - the heap's figures. */
+#define GCHEAP_IOC_STATS	_IOWR(GCHEAP_IOC_MAGIC, 0x04, struct gcheap_heap_stats)
 
 #endif /* _UAPI_LINUX_GCHEAP_H */

@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gcheap caches: the per-CPU slots mapped into the process, the module's
+ * per-CPU span caches behind them, mcentral, and the operations of
+ * GCHEAP_IOC_CACHE.
+ *
+ * The fast path.  For each CPU and span class the cache area holds a slot
+ * (struct gcheap_slot): the span the CPU allocates from and a bitmap of its
+ * free objects.  libgcheap allocates by clearing one bit of the slot of the
+ * CPU it runs on, inside a restartable sequence (rseq) that commits with
+ * that single store, after checking that the CPU and the slot's generation
+ * are the ones it read: no system call, no lock, no atomic
+ * read-modify-write.  When the slot has no free bit, the library asks for a
+ * refill.
+ *
+ * Refill.  gcheap_acquire() finds a span with free objects -- from the
+ * CPU's spare spans (per-CPU lock only), else a batch from mcentral (one
+ * lock per span class), else a batch of new spans from mheap -- possibly
+ * sleeping.  Then, with preemption disabled on the CPU whose slot it
+ * installs into and the CPU's pcp lock held, it reads back the old span's
+ * free bits, writes the new span into the slot and bumps the slot's
+ * generation.  That is safe against the fast path without any atomic
+ * operation because:
+ *
+ *  1. Only code running on CPU c writes slot c: userspace commits only
+ *     after checking (inside the rseq critical section) that it runs on c,
+ *     and the module installs with preemption disabled on c.
+ *  2. While the module runs on c, no thread of the process runs there; a
+ *     thread that was inside a critical section for slot c was preempted,
+ *     and rseq aborts its sequence when it resumes.
+ *  3. A thread that read the slot before the install and commits after it
+ *     sees the generation changed and retries; it never combines the old
+ *     span's base with the new span's bits.
+ *
+ * Per-thread slots (where rseq is not available) live in the thread's own
+ * memory; the module reads and writes them with copy_from_user/
+ * copy_to_user in the owning thread's ioctl, so no other synchronisation
+ * is needed there.
+ *
+ * Hostile input.  Userspace can write every slot.  The module keeps its own
+ * record of which span each slot holds (pcp->cls[sc].slot, or the THREAD
+ * state checked against its own span map for thread slots), and of which
+ * objects were free when the span was installed (span->handed).  The bits
+ * read back are only ever intersected with span->handed: a slot that lies
+ * can lose or leak its own objects, never touch module memory or another
+ * heap.
+ *
+ * Explicit frees (GCHEAP_OP_FREE) clear an object's allocation bit and zero
+ * it; an object that was handed to a slot is instead recorded in
+ * span->freed and becomes free when the span leaves the slot.  A full span
+ * that gets a free object moves to its CPU's spare list.
+ */
+#include <linux/mm.h>
+#include <linux/percpu.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "gcheap.h"
+
+/* Spans moved at once between mcentral or mheap and a CPU's spares. */
+#define GCHEAP_BATCH	4
+
+int gcheap_pcp_init(struct gcheap_heap *heap)
+{
+	unsigned int sc;
+	int cpu;
+
+	heap->central = kcalloc(heap->nr_sc, sizeof(*heap->central), GFP_KERNEL_ACCOUNT);
+	if (!heap->central)
+		return -ENOMEM;
+	for (sc = 0; sc < heap->nr_sc; sc++) {
+		spin_lock_init(&heap->central[sc].lock);
+		INIT_LIST_HEAD(&heap->central[sc].partial);
+	}
+	heap->pcp = __alloc_percpu_gfp(sizeof(struct gcheap_pcp) +
+				       heap->nr_sc * sizeof(struct gcheap_pcp_class),
+				       __alignof__(struct gcheap_pcp), GFP_KERNEL_ACCOUNT);
+	if (!heap->pcp) {
+		kfree(heap->central);
+		heap->central = NULL;
+		return -ENOMEM;
+	}
+	for_each_possible_cpu(cpu) {
+		struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
+
+		spin_lock_init(&pcp->lock);
+		INIT_LIST_HEAD(&pcp->full);
+		for (sc = 0; sc < heap->nr_sc; sc++) {
+			pcp->cls[sc].slot = NULL;
+			INIT_LIST_HEAD(&pcp->cls[sc].spare);
+			pcp->cls[sc].nspare = 0;
+		}
+	}
+	return 0;
+}
+
+/* The spans themselves are freed by gcheap_span_teardown(). */
+void gcheap_cache_teardown(struct gcheap_heap *heap)
+{
+	free_percpu(heap->pcp);
+	kfree(heap->central);
+}
+
+static struct gcheap_slot *gcheap_cpu_slot(struct gcheap_heap *heap, int cpu,
+					   unsigned int sc)
+{
+	unsigned long off = (unsigned long)cpu * heap->cpu_stride + sc * GCHEAP_SLOT_SIZE;
+	struct page *page = heap->meta[heap->slots_pgoff + off / PAGE_SIZE];
+
+	return (struct gcheap_slot *)(page_address(page) + offset_in_page(off));
+}
+
+static u64 gcheap_word_mask(const struct gcheap_span *span, unsigned int w)
+{
+	unsigned int first = w * 64;
+
+	if (first >= span->nobjs)
+		return 0;
+	if (span->nobjs - first >= 64)
+		return ~0ULL;
+	return GENMASK_ULL(span->nobjs - first - 1, 0);
+}
+
+/*
+ * Give @span's free objects to a slot: record them in span->handed and
+ * write the slot.  @slot is either the shared per-CPU slot (pcp lock held,
+ * preemption disabled on its CPU) or a kernel copy of a thread's slot.
+ */
+static void gcheap_handout(struct gcheap_heap *heap, struct gcheap_span *span,
+			   struct gcheap_slot *slot)
+{
+	unsigned int w;
+
+	WRITE_ONCE(slot->gen, READ_ONCE(slot->gen) + 1);
+	spin_lock(&span->lock);
+	for (w = 0; w < GCHEAP_SLOT_WORDS; w++) {
+		span->handed[w] = ~span->alloc[w] & gcheap_word_mask(span, w);
+		span->freed[w] = 0;
+		WRITE_ONCE(slot->free[w], span->handed[w]);
+	}
+	spin_unlock(&span->lock);
+	WRITE_ONCE(slot->base, gcheap_arena_addr(heap, span->start));
+	WRITE_ONCE(slot->size, span->elem_size);
+	WRITE_ONCE(slot->nwords, DIV_ROUND_UP(span->nobjs, 64));
+	atomic64_inc(&heap->nr_refills);
+}
+
+static void gcheap_slot_clear(struct gcheap_slot *slot)
+{
+	unsigned int w;
+
+	WRITE_ONCE(slot->gen, READ_ONCE(slot->gen) + 1);
+	for (w = 0; w < GCHEAP_SLOT_WORDS; w++)
+		WRITE_ONCE(slot->free[w], 0);
+	WRITE_ONCE(slot->base, 0);
+	WRITE_ONCE(slot->size, 0);
+	WRITE_ONCE(slot->nwords, 0);
+}
+
+static void gcheap_slot_snapshot(const struct gcheap_slot *slot, u64 *snap)
+{
+	unsigned int w;
+
+	for (w = 0; w < GCHEAP_SLOT_WORDS; w++)
+		snap[w] = READ_ONCE(slot->free[w]);
+}
+
+/*
+ * A span left its slot: the objects handed out whose bits the slot cleared
+ * are allocated now, except those freed explicitly meanwhile.
+ */
+static void gcheap_span_merge(struct gcheap_heap *heap, struct gcheap_span *span,
+			      const u64 *snap)
+{
+	unsigned int w, n = 0;
+	s64 delta;
+
+	spin_lock(&span->lock);
+	for (w = 0; w < GCHEAP_SLOT_WORDS; w++) {
+		span->alloc[w] |= span->handed[w] & ~snap[w] & ~span->freed[w];
+		span->handed[w] = 0;
+		span->freed[w] = 0;
+		n += hweight64(span->alloc[w]);
+	}
+	delta = (s64)n - span->nalloc;
+	span->nalloc = n;
+	spin_unlock(&span->lock);
+	atomic64_add(delta * span->elem_size, &heap->live_bytes);
+}
+
+/* Add a span to this CPU's spares or full list, as its count says. */
+static void gcheap_pcp_put(struct gcheap_heap *heap, struct gcheap_span *span,
+			   bool full_ok)
+{
+	struct gcheap_pcp *pcp = get_cpu_ptr(heap->pcp);
+	bool full;
+
+	spin_lock(&pcp->lock);
+	spin_lock(&span->lock);
+	full = full_ok && span->nalloc == span->nobjs;
+	spin_unlock(&span->lock);
+	span->owner_cpu = smp_processor_id();
+	if (full) {
+		span->state = GCHEAP_SPAN_FULL;
+		list_add(&span->node, &pcp->full);
+	} else {
+		span->state = GCHEAP_SPAN_SPARE;
+		list_add_tail(&span->node, &pcp->cls[span->sc].spare);
+		pcp->cls[span->sc].nspare++;
+	}
+	spin_unlock(&pcp->lock);
+	put_cpu_ptr(heap->pcp);
+}
+
+/* Route a span in state TRANSIT, merged, to where its count says. */
+static void gcheap_span_put(struct gcheap_heap *heap, struct gcheap_span *span)
+{
+	struct gcheap_central *c = &heap->central[span->sc];
+	unsigned int nalloc = READ_ONCE(span->nalloc);
+
+	if (!nalloc) {
+		/* Nothing allocated, nothing handed: it can only stay empty. */
+		mutex_lock(&heap->mheap_lock);
+		gcheap_span_free(heap, span);
+		mutex_unlock(&heap->mheap_lock);
+		gcheap_scavenge_kick(heap);
+	} else if (nalloc == span->nobjs) {
+		gcheap_pcp_put(heap, span, true);
+	} else {
+		spin_lock(&c->lock);
+		span->state = GCHEAP_SPAN_CENTRAL;
+		list_add_tail(&span->node, &c->partial);
+		spin_unlock(&c->lock);
+	}
+}
+
+/* A span of class @sc with free objects, in state TRANSIT, or NULL. */
+static struct gcheap_span *gcheap_acquire(struct gcheap_heap *heap, unsigned int sc)
+{
+	struct gcheap_span *got[GCHEAP_BATCH], *span = NULL;
+	struct gcheap_central *c = &heap->central[sc];
+	struct gcheap_pcp_class *pc;
+	struct gcheap_pcp *pcp;
+	int n = 0, i;
+
+	pcp = get_cpu_ptr(heap->pcp);
+	spin_lock(&pcp->lock);
+	pc = &pcp->cls[sc];
+	if (pc->nspare) {
+		span = list_first_entry(&pc->spare, struct gcheap_span, node);
+		list_del_init(&span->node);
+		pc->nspare--;
+		span->state = GCHEAP_SPAN_TRANSIT;
+	}
+	spin_unlock(&pcp->lock);
+	put_cpu_ptr(heap->pcp);
+	if (span)
+		return span;
+
+	spin_lock(&c->lock);
+	while (n < GCHEAP_BATCH && !list_empty(&c->partial)) {
+		span = list_first_entry(&c->partial, struct gcheap_span, node);
+		list_del_init(&span->node);
+		span->state = GCHEAP_SPAN_TRANSIT;
+		got[n++] = span;
+	}
+	spin_unlock(&c->lock);
+	if (!n) {
+		/* mcentral is empty: a batch of new spans from mheap. */
+		while (n < GCHEAP_BATCH) {
+			span = gcheap_span_alloc(heap, sc, false, 0);
+			if (!span)
+				break;
+			got[n++] = span;
+		}
+		if (!n)
+			return NULL;
+	}
+	for (i = 1; i < n; i++)
+		gcheap_pcp_put(heap, got[i], false);
+	return got[0];
+}
+
+/* GCHEAP_OP_REFILL and GCHEAP_OP_RELEASE: this CPU's slot of class @sc. */
+static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
+			 u64 *cpu_out)
+{
+	struct gcheap_span *new = NULL, *old;
+	u64 snap[GCHEAP_SLOT_WORDS];
+	struct gcheap_slot *slot;
+	struct gcheap_pcp *pcp;
+	int cpu;
+
+	if (refill) {
+		new = gcheap_acquire(heap, sc);
+		if (!new)
+			return -ENOMEM;
+	}
+	pcp = get_cpu_ptr(heap->pcp);
+	spin_lock(&pcp->lock);
+	cpu = smp_processor_id();
+	slot = gcheap_cpu_slot(heap, cpu, sc);
+	old = pcp->cls[sc].slot;
+	if (old) {
+		gcheap_slot_snapshot(slot, snap);
+		old->state = GCHEAP_SPAN_TRANSIT;
+	}
+	pcp->cls[sc].slot = new;
+	if (new) {
+		new->state = GCHEAP_SPAN_CPU;
+		new->owner_cpu = cpu;
+		gcheap_handout(heap, new, slot);
+	} else {
+		gcheap_slot_clear(slot);
+	}
+	spin_unlock(&pcp->lock);
+	put_cpu_ptr(heap->pcp);
+
+	if (old) {
+		gcheap_span_merge(heap, old, snap);
+		gcheap_span_put(heap, old);
+	}
+	*cpu_out = cpu;
+	return 0;
+}
+
+/*
+ * The span a thread's slot says it holds, taken out of state THREAD, or an
+ * error if the slot names no such span.  mheap_lock pins the span while its
+ * state is checked.
+ */
+static struct gcheap_span *gcheap_thread_take(struct gcheap_heap *heap,
+					      u64 base, unsigned int sc)
+{
+	unsigned long arena = gcheap_arena_addr(heap, 0);
+	struct gcheap_span *span = NULL;
+
+	if (base < arena || base - arena >= (u64)heap->arena_pages << PAGE_SHIFT ||
+	    offset_in_page(base))
+		return ERR_PTR(-EINVAL);
+	mutex_lock(&heap->mheap_lock);
+	spin_lock(&heap->thread_lock);
+	span = xa_load(&heap->spans, (base - arena) >> PAGE_SHIFT);
+	if (!span || span->state != GCHEAP_SPAN_THREAD || span->sc != sc ||
+	    span->large || gcheap_arena_addr(heap, span->start) != base) {
+		span = ERR_PTR(-EINVAL);
+	} else {
+		list_del_init(&span->node);
+		span->state = GCHEAP_SPAN_TRANSIT;
+	}
+	spin_unlock(&heap->thread_lock);
+	mutex_unlock(&heap->mheap_lock);
+	return span;
+}
+
+static void gcheap_thread_give(struct gcheap_heap *heap, struct gcheap_span *span)
+{
+	spin_lock(&heap->thread_lock);
+	span->state = GCHEAP_SPAN_THREAD;
+	list_add(&span->node, &heap->thread_spans);
+	spin_unlock(&heap->thread_lock);
+}
+
+/* GCHEAP_OP_REFILL_THREAD and GCHEAP_OP_RELEASE_THREAD. */
+static int gcheap_op_thread(struct gcheap_heap *heap, unsigned int sc, bool refill,
+			    u64 uaddr)
+{
+	struct gcheap_slot __user *uslot = u64_to_user_ptr(uaddr);
+	struct gcheap_span *old = NULL, *new = NULL;
+	u64 snap[GCHEAP_SLOT_WORDS];
+	struct gcheap_slot slot;
+
+	if (copy_from_user(&slot, uslot, sizeof(slot)))
+		return -EFAULT;
+	memcpy(snap, slot.free, sizeof(snap));
+	if (slot.base) {
+		old = gcheap_thread_take(heap, slot.base, sc);
+		if (IS_ERR(old))
+			return PTR_ERR(old);
+	}
+	if (refill) {
+		new = gcheap_acquire(heap, sc);
+		if (!new) {
+			if (old)
+				gcheap_thread_give(heap, old);
+			return -ENOMEM;
+		}
+		gcheap_handout(heap, new, &slot);
+	} else {
+		gcheap_slot_clear(&slot);
+	}
+	if (copy_to_user(uslot, &slot, sizeof(slot))) {
+		/* The thread still holds what its slot says: undo. */
+		if (new) {
+			gcheap_span_merge(heap, new, new->handed);
+			gcheap_span_put(heap, new);
+		}
+		if (old)
+			gcheap_thread_give(heap, old);
+		return -EFAULT;
+	}
+	if (new)
+		gcheap_thread_give(heap, new);
+	if (old) {
+		gcheap_span_merge(heap, old, snap);
+		gcheap_span_put(heap, old);
+	}
+	return 0;
+}
+
+static int gcheap_op_alloc_large(struct gcheap_heap *heap, u64 size, bool noscan,
+				 u64 *addr)
+{
+	struct gcheap_span *span;
+	unsigned long npages;
+
+	if (size <= GCHEAP_SMALL_MAX)
+		return -EINVAL;
+	if (size > (u64)heap->arena_pages << PAGE_SHIFT)
+		return -ENOMEM;
+	npages = DIV_ROUND_UP(size, PAGE_SIZE);
+	span = gcheap_span_alloc(heap, noscan, true, npages);
+	if (!span)
+		return -ENOMEM;
+	span->alloc[0] = 1;
+	span->nalloc = 1;
+	span->state = GCHEAP_SPAN_LARGE;
+	atomic64_add(span->elem_size, &heap->live_bytes);
+	atomic64_inc(&heap->nr_large);
+	*addr = gcheap_arena_addr(heap, span->start);
+	return 0;
+}
+
+/* A full span with a free object now: make it a spare of its CPU. */
+static void gcheap_unfull(struct gcheap_heap *heap, struct gcheap_span *span)
+{
+	int cpu = READ_ONCE(span->owner_cpu);
+	struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
+
+	spin_lock(&pcp->lock);
+	if (span->state == GCHEAP_SPAN_FULL && span->owner_cpu == cpu) {
+		list_move_tail(&span->node, &pcp->cls[span->sc].spare);
+		pcp->cls[span->sc].nspare++;
+		span->state = GCHEAP_SPAN_SPARE;
+	}
+	spin_unlock(&pcp->lock);
+}
+
+static int gcheap_op_free(struct gcheap_heap *heap, u64 addr)
+{
+	unsigned long arena = gcheap_arena_addr(heap, 0), off, rel, i;
+	struct gcheap_span *span;
+	bool was_full = false;
+	int ret = 0;
+	u64 bit;
+
+	if (addr < arena || addr - arena >= (u64)heap->arena_pages << PAGE_SHIFT)
+		return -EINVAL;
+	off = addr - arena;
+	mutex_lock(&heap->mheap_lock);
+	span = xa_load(&heap->spans, off >> PAGE_SHIFT);
+	if (!span) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (span->large) {
+		if (span->state != GCHEAP_SPAN_LARGE || off != span->start << PAGE_SHIFT) {
+			ret = -EINVAL;
+			goto out;
+		}
+		atomic64_sub(span->elem_size, &heap->live_bytes);
+		atomic64_dec(&heap->nr_large);
+		gcheap_span_free(heap, span);
+		mutex_unlock(&heap->mheap_lock);
+		gcheap_scavenge_kick(heap);
+		return 0;
+	}
+	rel = off - (span->start << PAGE_SHIFT);
+	i = rel / span->elem_size;
+	if (rel % span->elem_size || i >= span->nobjs) {
+		ret = -EINVAL;
+		goto out;
+	}
+	bit = BIT_ULL(i % 64);
+	spin_lock(&span->lock);
+	if (span->handed[i / 64] & bit) {
+		/* Its slot decides whether it was allocated: settle it then. */
+		if (span->freed[i / 64] & bit)
+			ret = -EINVAL;
+		span->freed[i / 64] |= bit;
+	} else if (span->alloc[i / 64] & bit) {
+		was_full = span->nalloc == span->nobjs;
+		span->alloc[i / 64] &= ~bit;
+		span->nalloc--;
+		atomic64_sub(span->elem_size, &heap->live_bytes);
+	} else {
+		ret = -EINVAL;
+	}
+	/*
+	 * Zero it before the span lock goes: once it does, a refill may hand
+	 * the object out again and the program may write it.
+	 */
+	if (!ret)
+		gcheap_span_zero(heap, off, span->elem_size);
+	spin_unlock(&span->lock);
+	if (was_full)
+		gcheap_unfull(heap, span);
+out:
+	mutex_unlock(&heap->mheap_lock);
+	return ret;
+}
+
+/**
+ * gcheap_cache_op() - carry out one validated cache operation
+ * @heap: the heap, mapped, of the calling process
+ * @op: the operation; its class is in range and its padding zero
+ *
+ * Return: 0 or a negative errno for this operation; @op->result is set.
+ */
+int gcheap_cache_op(struct gcheap_heap *heap, struct gcheap_cache_op *op)
+{
+	op->result = 0;
+	switch (op->op) {
+	case GCHEAP_OP_REFILL:
+	case GCHEAP_OP_RELEASE:
+		return gcheap_op_cpu(heap, op->cls, op->op == GCHEAP_OP_REFILL,
+				     &op->result);
+	case GCHEAP_OP_REFILL_THREAD:
+	case GCHEAP_OP_RELEASE_THREAD:
+		return gcheap_op_thread(heap, op->cls, op->op == GCHEAP_OP_REFILL_THREAD,
+					op->arg);
+	case GCHEAP_OP_ALLOC_LARGE:
+		return gcheap_op_alloc_large(heap, op->arg, op->cls, &op->result);
+	case GCHEAP_OP_FREE:
+		return gcheap_op_free(heap, op->arg);
+	}
+	return -EINVAL;
+}

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gcheap spans: the arena's page allocator (mheap), the page map, and the
+ * resident pages behind spans.
+ *
+ * The arena is a fixed run of page indices [0, arena_pages).  mheap keeps a
+ * bit per page (heap->used) set while the page belongs to a span, and finds
+ * runs first-fit above a hint below which no page is free; freeing clears
+ * the bits, so neighbouring free runs coalesce by construction.  Every page
+ * of a span maps to the span in heap->spans (an xarray: O(1) in practice,
+ * and memory proportional to the pages in use), which is what turns any
+ * arena address into its span and object in constant time.  The same
+ * information, without pointers, goes to the page map that userspace reads
+ * (struct gcheap_pageinfo), so gcheap_base() needs no system call; the
+ * module never reads the page map back.
+ *
+ * Pages are allocated when a span first needs them, zeroed and charged to
+ * the memory cgroup of the process that caused it (we are in its ioctl).  A
+ * page stays resident when its span is freed: free pages are always zero
+ * (objects are zeroed when freed), so a new span can reuse them at once.
+ * The scavenger (gcheap_scavenge(), run by heap.c after a delay or above a
+ * threshold) returns free resident pages to the system: it locks the pages
+ * of a run, removes them from the process's page tables with one
+ * unmap_mapping_range() per run -- one TLB flush per run, not per page --
+ * and drops them.  The fault handler takes the same page lock and rechecks
+ * that the page is still the heap's, so a fault racing with the scavenger
+ * can never map a page the heap has let go.
+ *
+ * Invariants: every page of a span is resident; every free object and
+ * every free page is zero; heap->nr_free_resident counts resident pages in
+ * no span.  All of it under heap->mheap_lock.
+ */
+#include <linux/bitmap.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/slab.h>
+
+#include "gcheap.h"
+
+static struct kmem_cache *gcheap_span_cache;
+
+int gcheap_span_cache_init(void)
+{
+	gcheap_span_cache = KMEM_CACHE(gcheap_span, SLAB_ACCOUNT);
+	return gcheap_span_cache ? 0 : -ENOMEM;
+}
+
+void gcheap_span_cache_exit(void)
+{
+	kmem_cache_destroy(gcheap_span_cache);
+}
+
+/* The page-map entry of arena page @idx; allocates its page if needed. */
+static struct gcheap_pageinfo *gcheap_pageinfo(struct gcheap_heap *heap,
+					       unsigned long idx)
+{
+	struct page *page = gcheap_pagemap_page(heap, idx / GCHEAP_PAGEINFO_PER_PAGE);
+
+	if (!page)
+		return NULL;
+	return (struct gcheap_pageinfo *)page_address(page) +
+		idx % GCHEAP_PAGEINFO_PER_PAGE;
+}
+
+static void gcheap_pageinfo_set(struct gcheap_pageinfo *pi, u32 span_offset, u32 kind)
+{
+	/* One store, so a reader never sees half an entry. */
+	WRITE_ONCE(*(u64 *)pi, ((u64)kind << 32) | span_offset);
+}
+
+/*
+ * Make arena pages [start, start + n) resident.  Pages already resident are
+ * free (zero) pages leaving the free pool.
+ */
+static int gcheap_pages_populate(struct gcheap_heap *heap, unsigned long start,
+				 unsigned long n)
+{
+	unsigned long i;
+
+	lockdep_assert_held(&heap->mheap_lock);
+	for (i = start; i < start + n; i++) {
+		struct page *page;
+		int ret;
+
+		if (xa_load(&heap->pages, i)) {
+			heap->nr_free_resident--;
+			continue;
+		}
+		page = gcheap_page_alloc(heap);
+		if (!page)
+			goto fail;
+		ret = xa_err(xa_store(&heap->pages, i, page, GFP_KERNEL_ACCOUNT));
+		if (ret) {
+			gcheap_page_free(heap, page);
+			goto fail;
+		}
+		heap->nr_resident++;
+	}
+	return 0;
+fail:
+	/* What was populated stays resident, free and zero. */
+	heap->nr_free_resident += i - start;
+	return -ENOMEM;
+}
+
+/**
+ * gcheap_span_alloc() - a new span in state TRANSIT, every object free
+ * @heap: the heap
+ * @sc: the span class (for a large object, 0 or 1 for noscan)
+ * @large: one large object of @npages pages; else a span of class @sc
+ * @npages: the large object's pages
+ *
+ * Return: the span, or NULL when the arena has no room or memory ran out.
+ */
+struct gcheap_span *gcheap_span_alloc(struct gcheap_heap *heap, unsigned int sc,
+				      bool large, unsigned long npages)
+{
+	const struct gcheap_class *c = &gcheap_classes[gcheap_sc_class(sc)];
+	struct gcheap_span *span;
+	unsigned long start, i;
+	u32 kind;
+
+	if (!large)
+		npages = c->span_pages;
+	if (npages > heap->arena_pages || npages > U32_MAX / 2)
+		return NULL;
+	span = kmem_cache_zalloc(gcheap_span_cache, GFP_KERNEL_ACCOUNT);
+	if (!span)
+		return NULL;
+	spin_lock_init(&span->lock);
+	INIT_LIST_HEAD(&span->node);
+	span->npages = npages;
+	span->large = large;
+	span->sc = large ? (sc & 1) : sc;
+	span->elem_size = large ? npages * PAGE_SIZE : c->size;
+	span->nobjs = large ? 1 : c->objects;
+	span->state = GCHEAP_SPAN_TRANSIT;
+	kind = large ? GCHEAP_PAGE_LARGE | (sc & 1 ? GCHEAP_PAGE_NOSCAN : 0) | npages
+		     : sc + 1;
+
+	mutex_lock(&heap->mheap_lock);
+	start = bitmap_find_next_zero_area(heap->used, heap->arena_pages,
+					   heap->used_hint, npages, 0);
+	if (start >= heap->arena_pages)
+		goto fail;
+	span->start = start;
+	if (gcheap_pages_populate(heap, start, npages))
+		goto fail;
+	for (i = 0; i < npages; i++) {
+		struct gcheap_pageinfo *pi = gcheap_pageinfo(heap, start + i);
+
+		if (!pi || xa_err(xa_store(&heap->spans, start + i, span,
+					   GFP_KERNEL_ACCOUNT)))
+			goto fail_spans;
+		gcheap_pageinfo_set(pi, i, kind);
+	}
+	bitmap_set(heap->used, start, npages);
+	if (start == heap->used_hint)
+		heap->used_hint = start + npages;
+	mutex_unlock(&heap->mheap_lock);
+	atomic64_inc(&heap->nr_spans);
+	return span;
+
+fail_spans:
+	while (i--) {
+		gcheap_pageinfo_set(gcheap_pageinfo(heap, start + i), 0, 0);
+		xa_erase(&heap->spans, start + i);
+	}
+	heap->nr_free_resident += npages;
+fail:
+	mutex_unlock(&heap->mheap_lock);
+	kmem_cache_free(gcheap_span_cache, span);
+	gcheap_scavenge_kick(heap);
+	return NULL;
+}
+
+/**
+ * gcheap_span_zero() - zero arena bytes [@byte_off, @byte_off + @len)
+ * @heap: the heap
+ * @byte_off: offset from the arena's start
+ * @len: bytes
+ *
+ * Through the kernel's own mapping of the pages: the process's page tables
+ * are never used.  The pages must be resident (they are in a span).
+ * Context: any; it does not sleep.
+ */
+void gcheap_span_zero(struct gcheap_heap *heap, unsigned long byte_off,
+		      unsigned long len)
+{
+	while (len) {
+		unsigned long off = offset_in_page(byte_off);
+		unsigned long n = min(len, PAGE_SIZE - off);
+		struct page *page = xa_load(&heap->pages, byte_off >> PAGE_SHIFT);
+
+		if (!WARN_ON_ONCE(!page))
+			memzero_page(page, off, n);
+		byte_off += n;
+		len -= n;
+	}
+}
+
+/**
+ * gcheap_span_free() - return a span's pages to mheap
+ * @heap: the heap
+ * @span: a span in state TRANSIT or LARGE whose objects are all free and
+ *	zero (a large object is zeroed here)
+ *
+ * Context: heap->mheap_lock held.
+ */
+void gcheap_span_free(struct gcheap_heap *heap, struct gcheap_span *span)
+{
+	unsigned long i;
+
+	lockdep_assert_held(&heap->mheap_lock);
+	if (span->large) {
+		for (i = span->start; i < span->start + span->npages; i++) {
+			gcheap_span_zero(heap, i << PAGE_SHIFT, PAGE_SIZE);
+			cond_resched();
+		}
+	}
+	for (i = span->start; i < span->start + span->npages; i++) {
+		gcheap_pageinfo_set(gcheap_pageinfo(heap, i), 0, 0);
+		xa_erase(&heap->spans, i);
+	}
+	bitmap_clear(heap->used, span->start, span->npages);
+	heap->used_hint = min(heap->used_hint, span->start);
+	heap->nr_free_resident += span->npages;
+	atomic64_dec(&heap->nr_spans);
+	kmem_cache_free(gcheap_span_cache, span);
+}
+
+/*
+ * Drop resident free pages [start, end): lock them, unmap them from the
+ * process in one call, take them out of the heap, unlock and free them.
+ */
+static void gcheap_scavenge_run(struct gcheap_heap *heap, unsigned long start,
+				unsigned long end)
+{
+	unsigned long i;
+
+	for (i = start; i < end; i++)
+		lock_page(xa_load(&heap->pages, i));
+	unmap_mapping_range(heap->mapping,
+			    (loff_t)(heap->arena_pgoff + start) << PAGE_SHIFT,
+			    (loff_t)(end - start) << PAGE_SHIFT, 1);
+	for (i = start; i < end; i++) {
+		struct page *page = xa_erase(&heap->pages, i);
+
+		unlock_page(page);
+		gcheap_page_free(heap, page);
+	}
+	heap->nr_resident -= end - start;
+	heap->nr_free_resident -= end - start;
+}
+
+/**
+ * gcheap_scavenge() - return every free resident page to the system
+ * @heap: the heap
+ *
+ * Return: the pages returned.
+ */
+unsigned long gcheap_scavenge(struct gcheap_heap *heap)
+{
+	unsigned long idx = 0, done = 0;
+	struct page *page;
+
+	mutex_lock(&heap->mheap_lock);
+	while (heap->nr_free_resident) {
+		unsigned long start, end;
+
+		/* The next resident page in no span, then its run. */
+		page = xa_find(&heap->pages, &idx, heap->arena_pages - 1, XA_PRESENT);
+		if (!page)
+			break;
+		if (test_bit(idx, heap->used)) {
+			idx = find_next_zero_bit(heap->used, heap->arena_pages, idx);
+			continue;
+		}
+		start = idx;
+		end = start + 1;
+		while (end < heap->arena_pages && !test_bit(end, heap->used) &&
+		       xa_load(&heap->pages, end) && end - start < 512)
+			end++;
+		gcheap_scavenge_run(heap, start, end);
+		done += end - start;
+		idx = end;
+		cond_resched();
+	}
+	mutex_unlock(&heap->mheap_lock);
+	return done;
+}
+
+/* Free everything: the heap is dying and nothing else can reach it. */
+void gcheap_span_teardown(struct gcheap_heap *heap)
+{
+	struct gcheap_span *span;
+	struct page *page;
+	unsigned long idx;
+
+	/* Each span appears once per page: free it at its last one. */
+	xa_for_each(&heap->spans, idx, span) {
+		if (idx == span->start + span->npages - 1)
+			kmem_cache_free(gcheap_span_cache, span);
+	}
+	xa_destroy(&heap->spans);
+	xa_for_each(&heap->pages, idx, page)
+		gcheap_page_free(heap, page);
+	xa_destroy(&heap->pages);
+}

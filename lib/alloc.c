@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libgcheap's allocator: heap setup, the fast paths, and the allocation
+ * API.
+ *
+ * Small objects (up to GCHEAP_SMALL_MAX) come from slots: a span and a
+ * bitmap of its free objects.  With rseq (glibc 2.35+ registers it for
+ * every thread) the slot is the one of the CPU the thread runs on, in the
+ * cache area the module maps into the process; allocation finds a set bit
+ * and clears it with gcheap_rseq_commit(), which commits only if the thread
+ * is still on that CPU and the slot's generation has not changed -- no
+ * system call, no lock, no atomic read-modify-write.  Without rseq the slot
+ * is the thread's own (struct gcheap_thread.slots) and a plain store will
+ * do.  An empty slot costs one GCHEAP_IOC_CACHE call to refill.  Objects
+ * above GCHEAP_SMALL_MAX take one call for a span of their own.
+ *
+ * Memory from the module is always zero (the module zeroes objects when
+ * they are freed), so nothing here clears memory.
+ *
+ * gcheap_size() and gcheap_base() read the page map the module keeps in the
+ * mapping: they make no system call either.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "gcheap.h"
+#include "internal.h"
+#include "prim.h"
+#include "rseq.h"
+
+struct gcheap_state gcheap_g = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.fd = -1,
+};
+
+#define DEFAULT_HEAP_BYTES	(1ull << 30)
+
+static uint64_t env_heap_bytes(void)
+{
+	const char *s = getenv("GCHEAP_HEAP_MB");
+	char *end;
+	unsigned long long mb;
+
+	if (!s || !*s)
+		return DEFAULT_HEAP_BYTES;
+	errno = 0;
+	mb = strtoull(s, &end, 10);
+	if (errno || *end || !mb || mb > (1ull << 44))
+		return DEFAULT_HEAP_BYTES;
+	return mb << 20;
+}
+
+static bool env_rseq_disabled(void)
+{
+	const char *s = getenv("GCHEAP_RSEQ");
+
+	return s && !strcmp(s, "0");
+}
+
+/* Called with gcheap_g.lock held. */
+static int heap_setup(const struct gcheap_config *cfg)
+{
+	struct gcheap_heap_create hc;
+	const struct gcheap_header *h;
+	struct gcheap_api api;
+	uint64_t bytes;
+	unsigned int c, i;
+	void *map;
+	int fd, ret;
+
+	bytes = cfg && cfg->heap_bytes ? cfg->heap_bytes : env_heap_bytes();
+	fd = gcheap_prim_open();
+	if (fd < 0)
+		return fd;
+	ret = gcheap_prim_api(fd, 0, &api);
+	if (ret == -EINVAL)
+		ret = -EPROTO;
+	if (ret)
+		goto fail;
+	ret = gcheap_prim_heap_create(fd, bytes, &hc);
+	/* A default above the module's max_heap_mb: settle for less. */
+	if (ret == -EINVAL && !(cfg && cfg->heap_bytes))
+		for (bytes /= 2; ret == -EINVAL && bytes >= (64u << 20); bytes /= 2)
+			ret = gcheap_prim_heap_create(fd, bytes, &hc);
+	if (ret)
+		goto fail;
+	ret = gcheap_prim_map(fd, hc.map_bytes, &map);
+	if (ret)
+		goto fail;
+	h = map;
+	if (h->magic != GCHEAP_HEADER_MAGIC || !h->nr_classes ||
+	    h->nr_classes > GCHEAP_CLASSES_MAX || hc.nr_span_classes != 2 * h->nr_classes) {
+		munmap(map, hc.map_bytes);
+		ret = -EPROTO;
+		goto fail;
+	}
+
+	gcheap_g.fd = fd;
+	gcheap_g.map = map;
+	gcheap_g.map_bytes = hc.map_bytes;
+	gcheap_g.slots = (char *)map + hc.slots_offset;
+	gcheap_g.cpu_stride = hc.cpu_stride;
+	gcheap_g.nr_cpus = hc.nr_cpus;
+	gcheap_g.nr_sc = hc.nr_span_classes;
+	gcheap_g.pagemap = (const void *)((char *)map + hc.pagemap_offset);
+	gcheap_g.arena = (uintptr_t)map + hc.arena_offset;
+	gcheap_g.arena_end = (uintptr_t)map + hc.map_bytes;
+	gcheap_g.nr_classes = h->nr_classes;
+	memcpy(gcheap_g.classes, h->classes, h->nr_classes * sizeof(h->classes[0]));
+	/* class_of[(n + 15) / 16]: the smallest class that holds n bytes. */
+	for (i = 0, c = 0; i <= GCHEAP_SMALL_MAX / 16; i++) {
+		while (c < h->nr_classes && h->classes[c].size < i * 16)
+			c++;
+		gcheap_g.class_of[i] = c;
+	}
+	gcheap_g.use_rseq = !(cfg && (cfg->flags & GCHEAP_CONFIG_NO_RSEQ)) &&
+			    !env_rseq_disabled() && __rseq_size >= 32;
+	gcheap_threads_init();
+	__atomic_store_n(&gcheap_g.ready, 1, __ATOMIC_RELEASE);
+	return 0;
+fail:
+	gcheap_prim_close(fd);
+	return ret;
+}
+
+GCHEAP_EXPORT int gcheap_init(const struct gcheap_config *config)
+{
+	int ret, i;
+
+	if (config) {
+		if (config->flags & ~GCHEAP_CONFIG_NO_RSEQ)
+			return -EINVAL;
+		for (i = 0; i < 5; i++)
+			if (config->reserved[i])
+				return -EINVAL;
+	}
+	pthread_mutex_lock(&gcheap_g.lock);
+	ret = gcheap_g.ready ? -EALREADY : heap_setup(config);
+	pthread_mutex_unlock(&gcheap_g.lock);
+	/* The main thread is registered at set-up, once the lock is free. */
+	if (!ret && getpid() == (pid_t)syscall(SYS_gettid))
+		gcheap_register_thread();
+	return ret;
+}
+
+/* The heap is set up (with defaults if need be): 0 or -errno. */
+int gcheap_ensure(void)
+{
+	int ret;
+
+	if (likely(__atomic_load_n(&gcheap_g.ready, __ATOMIC_ACQUIRE)))
+		return 0;
+	ret = gcheap_init(NULL);
+	return ret == -EALREADY ? 0 : ret;
+}
+
+static struct gcheap_slot *cpu_slot(uint32_t cpu, unsigned int sc)
+{
+	return (struct gcheap_slot *)(gcheap_g.slots + (size_t)cpu * gcheap_g.cpu_stride +
+				      sc * sizeof(struct gcheap_slot));
+}
+
+static int refill(unsigned int op, unsigned int sc, struct gcheap_slot *slot)
+{
+	struct gcheap_cache_op o = { .op = op, .cls = sc, .arg = (uintptr_t)slot };
+	int ret = gcheap_prim_cache(gcheap_g.fd, &o, 1);
+
+	return ret ? ret : o.error;
+}
+
+/* The per-CPU fast path: NULL only when a refill fails. */
+static void *alloc_cpu(unsigned int sc)
+{
+	struct rseq *rs = gcheap_rseq();
+
+	for (;;) {
+		uint32_t cpu = READ_ONCE(rs->cpu_id), nwords, size, w;
+		struct gcheap_slot *s;
+		uint64_t gen, base, bits = 0;
+
+		if (unlikely(cpu >= gcheap_g.nr_cpus))
+			return NULL;
+		s = cpu_slot(cpu, sc);
+		/* The generation first: the commit checks it is unchanged. */
+		gen = READ_ONCE(s->gen);
+		__asm__ __volatile__("" ::: "memory");
+		base = READ_ONCE(s->base);
+		size = READ_ONCE(s->size);
+		nwords = READ_ONCE(s->nwords);
+		for (w = 0; w < nwords && w < GCHEAP_SLOT_WORDS; w++) {
+			bits = READ_ONCE(s->free[w]);
+			if (bits)
+				break;
+		}
+		if (unlikely(!bits || !base)) {
+			if (refill(GCHEAP_OP_REFILL, sc, NULL))
+				return NULL;
+			continue;
+		}
+		if (likely(!gcheap_rseq_commit(rs, cpu, &s->gen, gen, &s->free[w], bits,
+					       bits & (bits - 1))))
+			return (void *)(uintptr_t)(base + ((uint64_t)w * 64 +
+				__builtin_ctzll(bits)) * size);
+	}
+}
+
+/* The per-thread fast path. */
+static void *alloc_thread(unsigned int sc)
+{
+	struct gcheap_thread *t = gcheap_thread_self(true);
+	struct gcheap_slot *s;
+	unsigned int w;
+
+	if (!t || !t->slots)
+		return NULL;
+	s = &t->slots[sc];
+	for (;;) {
+		for (w = 0; w < s->nwords && w < GCHEAP_SLOT_WORDS; w++) {
+			uint64_t bits = s->free[w];
+
+			if (bits) {
+				s->free[w] = bits & (bits - 1);
+				return (void *)(uintptr_t)(s->base + ((uint64_t)w * 64 +
+					__builtin_ctzll(bits)) * s->size);
+			}
+		}
+		if (refill(GCHEAP_OP_REFILL_THREAD, sc, s))
+			return NULL;
+	}
+}
+
+static void *alloc_large(size_t size, bool noscan)
+{
+	struct gcheap_cache_op o = {
+		.op = GCHEAP_OP_ALLOC_LARGE, .cls = noscan, .arg = size,
+	};
+
+	if (gcheap_prim_cache(gcheap_g.fd, &o, 1) || o.error)
+		return NULL;
+	return (void *)(uintptr_t)o.result;
+}
+
+static bool thread_uses_rseq(void)
+{
+	return gcheap_g.use_rseq && (int32_t)READ_ONCE(gcheap_rseq()->cpu_id) >= 0;
+}
+
+static void *alloc(size_t size, bool noscan)
+{
+	void *p;
+
+	if (unlikely(gcheap_ensure())) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (likely(size <= GCHEAP_SMALL_MAX)) {
+		unsigned int sc = gcheap_g.class_of[(size + 15) / 16] << 1 | noscan;
+
+		p = thread_uses_rseq() ? alloc_cpu(sc) : alloc_thread(sc);
+	} else {
+		p = alloc_large(size, noscan);
+	}
+	if (unlikely(!p))
+		errno = ENOMEM;
+	return p;
+}
+
+GCHEAP_EXPORT void *gcheap_alloc(size_t size)
+{
+	return alloc(size, false);
+}
+
+GCHEAP_EXPORT void *gcheap_alloc_atomic(size_t size)
+{
+	return alloc(size, true);
+}
+
+GCHEAP_EXPORT void *gcheap_calloc(size_t nmemb, size_t size)
+{
+	size_t n;
+
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return alloc(n, false);
+}
+
+/* The page-map entry of an arena address, or NULL outside the arena. */
+static const struct gcheap_pageinfo *pageinfo(uintptr_t p, uint64_t *entry)
+{
+	const struct gcheap_pageinfo *pi;
+
+	if (!__atomic_load_n(&gcheap_g.ready, __ATOMIC_ACQUIRE) ||
+	    p < gcheap_g.arena || p >= gcheap_g.arena_end)
+		return NULL;
+	pi = &gcheap_g.pagemap[(p - gcheap_g.arena) / 4096];
+	*entry = READ_ONCE(*(const uint64_t *)pi);
+	return pi;
+}
+
+/* The object @p points into: its start, size and whether it is noscan. */
+static bool object_of(const void *ptr, uintptr_t *start, size_t *size, bool *noscan)
+{
+	uintptr_t p = (uintptr_t)ptr, span;
+	uint32_t kind, off;
+	uint64_t e;
+
+	if (!pageinfo(p, &e))
+		return false;
+	kind = e >> 32;
+	off = (uint32_t)e;
+	if (!kind)
+		return false;
+	span = (p & ~(uintptr_t)4095) - (uintptr_t)off * 4096;
+	if (kind & GCHEAP_PAGE_LARGE) {
+		*start = span;
+		*size = (size_t)(kind & ~(GCHEAP_PAGE_LARGE | GCHEAP_PAGE_NOSCAN)) * 4096;
+		*noscan = kind & GCHEAP_PAGE_NOSCAN;
+		return p < span + *size;
+	}
+	kind--;
+	if (kind >= gcheap_g.nr_sc)
+		return false;
+	{
+		const struct gcheap_class *c = &gcheap_g.classes[kind >> 1];
+		uintptr_t i = (p - span) / c->size;
+
+		if (i >= c->objects)
+			return false;
+		*start = span + i * c->size;
+		*size = c->size;
+		*noscan = kind & 1;
+	}
+	return true;
+}
+
+GCHEAP_EXPORT void *gcheap_base(const void *ptr)
+{
+	uintptr_t start;
+	size_t size;
+	bool noscan;
+
+	return object_of(ptr, &start, &size, &noscan) ? (void *)start : NULL;
+}
+
+GCHEAP_EXPORT size_t gcheap_size(const void *ptr)
+{
+	uintptr_t start;
+	size_t size;
+	bool noscan;
+
+	if (!object_of(ptr, &start, &size, &noscan) || start != (uintptr_t)ptr)
+		return 0;
+	return size;
+}
+
+GCHEAP_EXPORT void gcheap_free(void *ptr)
+{
+	struct gcheap_thread *t;
+
+	if (!ptr || !gcheap_size(ptr))
+		return;
+	t = gcheap_thread_self(true);
+	if (!t)
+		return;
+	t->frees[t->nfree++] = (uintptr_t)ptr;
+	if (t->nfree == GCHEAP_FREE_BATCH)
+		gcheap_flush_frees(t);
+}
+
+GCHEAP_EXPORT void *gcheap_realloc(void *ptr, size_t size)
+{
+	uintptr_t start;
+	size_t old;
+	bool noscan;
+	void *p;
+
+	if (!ptr)
+		return gcheap_alloc(size);
+	if (!object_of(ptr, &start, &old, &noscan) || start != (uintptr_t)ptr) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (size <= old)
+		return ptr;
+	p = alloc(size, noscan);
+	if (!p)
+		return NULL;
+	memcpy(p, ptr, old);
+	gcheap_free(ptr);
+	return p;
+}
+
+GCHEAP_EXPORT int gcheap_stats(struct gcheap_stats *stats)
+{
+	struct gcheap_heap_stats st;
+	int ret;
+
+	if (!stats)
+		return -EINVAL;
+	ret = gcheap_ensure();
+	if (!ret)
+		ret = gcheap_prim_stats(gcheap_g.fd, &st);
+	if (ret)
+		return ret;
+	memset(stats, 0, sizeof(*stats));
+	stats->heap_bytes = st.heap_bytes;
+	stats->live_bytes = st.live_bytes;
+	stats->arena_bytes = st.arena_bytes;
+	stats->resident_bytes = st.resident_bytes;
+	stats->spans = st.spans;
+	stats->large_objects = st.large_objects;
+	stats->refills = st.refills;
+	return gcheap_roots_stats(&stats->root_ranges, &stats->root_bytes);
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one restartable sequence of the allocation fast path (x86-64).
+ *
+ * gcheap_rseq_commit() stores @newv to *@word if, on CPU @cpu and without
+ * being preempted, migrated or interrupted by a signal in between, it finds
+ * that the thread still runs on @cpu, the slot's generation *@genp is still
+ * @gen and *@word is still @expect.  The store is the last instruction of
+ * the critical section, so it either happens with all three checks true or
+ * not at all: the kernel moves the instruction pointer to the abort label if
+ * anything interrupts the sequence.
+ *
+ * The descriptor (struct rseq_cs: version, flags, start, length, abort) goes
+ * to the __rseq_cs section; the abort handler to __rseq_failure, right after
+ * the 4-byte signature glibc registered (RSEQ_SIG, 0x53053053 on x86),
+ * which the kernel checks before jumping there.
+ */
+#ifndef GCHEAP_RSEQ_H
+#define GCHEAP_RSEQ_H
+
+#include <stdint.h>
+#include <sys/rseq.h>
+#include <linux/types.h>
+
+static inline struct rseq *gcheap_rseq(void)
+{
+	return (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
+}
+
+/* 0: committed; 1: something changed or the sequence was aborted. */
+static inline int gcheap_rseq_commit(struct rseq *rs, uint32_t cpu, __u64 *genp,
+				     uint64_t gen, __u64 *word, uint64_t expect,
+				     uint64_t newv)
+{
+	__asm__ __volatile__ goto(
+		".pushsection __rseq_cs, \"aw\"\n\t"
+		".balign 32\n"
+		"3:\n\t"
+		".long 0, 0\n\t"
+		".quad 1f, 2f - 1f, 4f\n\t"
+		".popsection\n\t"
+		".pushsection __rseq_failure, \"ax\"\n\t"
+		".byte 0x0f, 0xb9, 0x3d\n\t"
+		".long 0x53053053\n"
+		"4:\n\t"
+		"jmp %l[abort]\n\t"
+		".popsection\n\t"
+		"leaq 3b(%%rip), %%rax\n\t"
+		"movq %%rax, %[rseq_cs]\n"
+		"1:\n\t"
+		"cmpl %[cpu], %[cpu_id]\n\t"
+		"jnz %l[abort]\n\t"
+		"cmpq %[gen], %[cur_gen]\n\t"
+		"jnz %l[abort]\n\t"
+		"cmpq %[expect], %[word]\n\t"
+		"jnz %l[abort]\n\t"
+		"movq %[newv], %[word]\n"
+		"2:\n\t"
+		:
+		: [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),
+		  [cur_gen] "m"(*genp), [gen] "r"(gen), [word] "m"(*word),
+		  [expect] "r"(expect), [newv] "r"(newv)
+		: "memory", "cc", "rax"
+		: abort);
+	return 0;
+abort:
+	return 1;
+}
+
+#endif
