@@ -11,6 +11,7 @@
 #   make deps         install what the project needs (Debian packages)
 #   make debug-kernel build (once, cached) the KASAN/lockdep/kmemleak kernel
 #   make lint         checkpatch --strict, sparse, kernel-doc, W=1 -Werror
+#   make bench        the benchmarks, in one guest boot (bench/README)
 #   make install      install the module (and run depmod) on this machine
 #
 # KDIR defaults to the running kernel's build tree; `make KDIR=...` builds
@@ -70,6 +71,14 @@ run: deps
 	  tools/build-module $$k >build/run-module.log 2>&1 || { cat build/run-module.log; exit 1; }; \
 	  tools/vmrun -k $$k -- tools/demo
 
+# GCHEAP_KERNEL picks the guest kernel, as for make run.
+bench: deps
+	@$(MAKE) -s --no-print-directory lib
+	@$(MAKE) -s --no-print-directory -C bench
+	@k=$${GCHEAP_KERNEL:-6.1}; mkdir -p build; \
+	  tools/build-module $$k >build/bench-module.log 2>&1 || { cat build/bench-module.log; exit 1; }; \
+	  tools/vmrun -k $$k -- bench/run
+
 install: module
 	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" modules_install
 	depmod -a
@@ -77,8 +86,9 @@ install: module
 clean:
 	$(MAKE) -C lib clean
 	$(MAKE) -C tools clean
+	$(MAKE) -C bench clean
 	-$(MAKE) -C selftests KSFT_DIR="$(KSFT_DIR)" clean
 	-test -d "$(KDIR)" && $(MAKE) -C "$(KDIR)" M="$(CURDIR)" clean
 	rm -rf build
 
-.PHONY: all module lib selftests demo ksft deps debug-kernel lint check run install clean
+.PHONY: all module lib selftests demo ksft deps debug-kernel lint check run bench install clean
