@@ -316,6 +316,8 @@ static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
 	spin_unlock(&pcp->lock);
 	put_cpu_ptr(heap->pcp);
 
+	if (new && new->fresh)
+		gcheap_span_prefault(heap, new);
 	if (old) {
 		gcheap_span_merge(heap, old, snap);
 		gcheap_span_put(heap, old);
@@ -399,8 +401,11 @@ static int gcheap_op_thread(struct gcheap_heap *heap, unsigned int sc, bool refi
 			gcheap_thread_give(heap, old);
 		return -EFAULT;
 	}
-	if (new)
+	if (new) {
+		if (new->fresh)
+			gcheap_span_prefault(heap, new);
 		gcheap_thread_give(heap, new);
+	}
 	if (old) {
 		gcheap_span_merge(heap, old, snap);
 		gcheap_span_put(heap, old);
@@ -422,6 +427,8 @@ static int gcheap_op_alloc_large(struct gcheap_heap *heap, u64 size, bool noscan
 	span = gcheap_span_alloc(heap, noscan, true, npages);
 	if (!span)
 		return -ENOMEM;
+	if (span->fresh)
+		gcheap_span_prefault(heap, span);
 	span->alloc[0] = 1;
 	span->nalloc = 1;
 	span->state = GCHEAP_SPAN_LARGE;

@@ -61,6 +61,7 @@
 				 GCHEAP_VERSION_PATCH)
 
 #define GCHEAP_MAX_OBJS		(GCHEAP_SLOT_WORDS * 64)
+#define GCHEAP_SPAN_BYTES	(64u << 10)
 #define GCHEAP_SLOT_SIZE	128
 #define GCHEAP_PAGEINFO_PER_PAGE (PAGE_SIZE / sizeof(struct gcheap_pageinfo))
 
@@ -119,6 +120,8 @@ enum gcheap_span_state {
  * @npages: its length in pages
  * @sc: the span class; for a large object only its noscan bit
  * @large: one large object
+ * @fresh: every page was newly allocated for the span, so none is mapped
+ *	in the process yet: the first handout maps them all at once
  * @elem_size: the object size (a large object: the span's bytes)
  * @nobjs: the objects in the span
  * @nalloc: objects allocated as far as the module knows: set in @alloc
@@ -137,6 +140,7 @@ struct gcheap_span {
 	unsigned int npages;
 	unsigned int sc;
 	bool large;
+	bool fresh;
 	unsigned int elem_size;
 	unsigned int nobjs;
 	unsigned int nalloc;
@@ -321,6 +325,7 @@ void gcheap_span_free(struct gcheap_heap *heap, struct gcheap_span *span);
 void gcheap_span_zero(struct gcheap_heap *heap, unsigned long byte_off,
 		      unsigned long len);
 void gcheap_span_teardown(struct gcheap_heap *heap);
+void gcheap_span_prefault(struct gcheap_heap *heap, struct gcheap_span *span);
 unsigned long gcheap_scavenge(struct gcheap_heap *heap);
 
 /* --- cache.c --- */

@@ -15,10 +15,12 @@
  * class above a power of two P is at most P/8 larger than the one below it,
  * so the internal waste is below 1/9 (11.1%), under the 12.5% Go accepts.
  *
- * Span length: the fewest pages, at least two, whose tail (the bytes left
- * over after the last whole object) is at most an eighth of the span, with
- * at most GCHEAP_MAX_OBJS objects so a slot's bitmap covers the span.
- * selftests check both bounds for every class.
+ * Span length: as many objects as a slot's bitmap covers (GCHEAP_MAX_OBJS)
+ * but at most GCHEAP_SPAN_BYTES (64 KiB) and at least two pages -- each
+ * refill is a system call, so larger spans than Go's 8 KiB pay -- then the
+ * fewest pages from there whose tail (the bytes after the last whole
+ * object) is at most an eighth of the span.  selftests check both bounds
+ * for every class.
  */
 #include <linux/bug.h>
 #include <linux/log2.h>
@@ -31,9 +33,16 @@ unsigned int gcheap_nr_classes;
 
 static unsigned int gcheap_span_pages(unsigned int size)
 {
-	unsigned int pages, best = 0, best_tail = UINT_MAX;
+	unsigned int want, pages, best = 0, best_tail = UINT_MAX;
 
-	for (pages = max(2u, DIV_ROUND_UP(size, PAGE_SIZE)); pages <= 16; pages++) {
+	/*
+	 * Every span a slot uses costs the process a system call, so spans
+	 * are as large as the slot's bitmap and GCHEAP_SPAN_BYTES allow, at
+	 * least two pages.
+	 */
+	want = min_t(unsigned int, GCHEAP_MAX_OBJS * size, GCHEAP_SPAN_BYTES);
+	want = max_t(unsigned int, DIV_ROUND_UP(want, PAGE_SIZE), 2);
+	for (pages = want; pages <= want + 16; pages++) {
 		unsigned int bytes = pages * PAGE_SIZE;
 		unsigned int tail = bytes % size;
 

@@ -74,17 +74,19 @@ static void gcheap_pageinfo_set(struct gcheap_pageinfo *pi, u32 span_offset, u32
  * free (zero) pages leaving the free pool.
  */
 static int gcheap_pages_populate(struct gcheap_heap *heap, unsigned long start,
-				 unsigned long n)
+				 unsigned long n, bool *fresh)
 {
 	unsigned long i;
 
 	lockdep_assert_held(&heap->mheap_lock);
+	*fresh = true;
 	for (i = start; i < start + n; i++) {
 		struct page *page;
 		int ret;
 
 		if (xa_load(&heap->pages, i)) {
 			heap->nr_free_resident--;
+			*fresh = false;
 			continue;
 		}
 		page = gcheap_page_alloc(heap);
@@ -145,7 +147,7 @@ struct gcheap_span *gcheap_span_alloc(struct gcheap_heap *heap, unsigned int sc,
 	if (start >= heap->arena_pages)
 		goto fail;
 	span->start = start;
-	if (gcheap_pages_populate(heap, start, npages))
+	if (gcheap_pages_populate(heap, start, npages, &span->fresh))
 		goto fail;
 	for (i = 0; i < npages; i++) {
 		struct gcheap_pageinfo *pi = gcheap_pageinfo(heap, start + i);
@@ -173,6 +175,47 @@ fail:
 	kmem_cache_free(gcheap_span_cache, span);
 	gcheap_scavenge_kick(heap);
 	return NULL;
+}
+
+/**
+ * gcheap_span_prefault() - map a fresh span's pages into the process
+ * @heap: the heap, mapped by the calling process
+ * @span: a span with @fresh set, owned by the caller
+ *
+ * A fresh span's pages are in no page table yet, so the process would take
+ * a page fault on each.  Mapping them here, in batches under one page-table
+ * lock each, costs one walk instead.  Best effort: a page left out is
+ * faulted in as usual.
+ *
+ * Context: process context of the heap's owner, no locks held.
+ */
+void gcheap_span_prefault(struct gcheap_heap *heap, struct gcheap_span *span)
+{
+	struct mm_struct *mm = current->mm;
+	struct page *pages[32];
+	struct vm_area_struct *vma;
+	unsigned long i, n, addr;
+
+	span->fresh = false;
+	if (mm != heap->mm)
+		return;
+	addr = gcheap_arena_addr(heap, span->start);
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, addr);
+	if (!vma || vma != READ_ONCE(heap->vma) || !READ_ONCE(heap->mapped))
+		goto out;
+	for (i = 0; i < span->npages; i += n) {
+		unsigned long num, k;
+
+		n = min_t(unsigned long, span->npages - i, ARRAY_SIZE(pages));
+		for (k = 0; k < n; k++)
+			pages[k] = xa_load(&heap->pages, span->start + i + k);
+		num = n;
+		if (vm_insert_pages(vma, addr + (i << PAGE_SHIFT), pages, &num))
+			break;
+	}
+out:
+	mmap_read_unlock(mm);
 }
 
 /**

@@ -118,7 +118,7 @@ static int heap_setup(const struct gcheap_config *cfg)
 		gcheap_g.class_of[i] = c;
 	}
 	gcheap_g.use_rseq = !(cfg && (cfg->flags & GCHEAP_CONFIG_NO_RSEQ)) &&
-			    !env_rseq_disabled() && __rseq_size >= 32;
+			    !env_rseq_disabled() && __rseq_size >= GCHEAP_RSEQ_MIN_SIZE;
 	gcheap_threads_init();
 	__atomic_store_n(&gcheap_g.ready, 1, __ATOMIC_RELEASE);
 	return 0;
@@ -416,5 +416,7 @@ GCHEAP_EXPORT int gcheap_stats(struct gcheap_stats *stats)
 	stats->spans = st.spans;
 	stats->large_objects = st.large_objects;
 	stats->refills = st.refills;
+	if (thread_uses_rseq())
+		stats->flags |= GCHEAP_STATS_PERCPU;
 	return gcheap_roots_stats(&stats->root_ranges, &stats->root_bytes);
 }

@@ -22,6 +22,13 @@
 #include <sys/rseq.h>
 #include <linux/types.h>
 
+/*
+ * The original rseq ABI is 20 bytes (cpu_id_start, cpu_id, rseq_cs, flags),
+ * and that is what glibc 2.35 to 2.39 report in __rseq_size; it is all the
+ * fast path uses.
+ */
+#define GCHEAP_RSEQ_MIN_SIZE	20
+
 static inline struct rseq *gcheap_rseq(void)
 {
 	return (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);

@@ -64,6 +64,7 @@ struct gcheap_config {
  * @root_ranges: root ranges the collector scans: data and bss segments of
  *	every loaded object, and ranges added with gcheap_add_roots()
  * @root_bytes: their total size
+ * @flags: GCHEAP_STATS_* flags
  * @reserved: zero
  */
 struct gcheap_stats {
@@ -79,8 +80,12 @@ struct gcheap_stats {
 	uint64_t refills;
 	uint64_t root_ranges;
 	uint64_t root_bytes;
-	uint64_t reserved[4];
+	uint64_t flags;
+	uint64_t reserved[3];
 };
+
+/* The calling thread allocates from per-CPU caches (rseq), not its own. */
+#define GCHEAP_STATS_PERCPU	(1ull << 0)
 
 /*
  * Set up the process's heap.  Optional: the first allocation initializes it
