@@ -42,20 +42,17 @@ FIXTURE_VARIANT_ADD(lib, perthread) {
 FIXTURE_SETUP(lib)
 {
 	struct gcheap_config cfg = { .heap_bytes = 512ull << 20 };
+	struct gcheap_stats st;
 
 	if (!variant->rseq)
 		cfg.flags = GCHEAP_CONFIG_NO_RSEQ;
 	else if (__rseq_size < 20 || (int)((struct rseq *)((char *)__builtin_thread_pointer() +
 						  __rseq_offset))->cpu_id < 0)
 		SKIP(return, "glibc did not register rseq: no per-CPU caches");
-	{
-		struct gcheap_stats st;
-
-		ASSERT_EQ(0, gcheap_stats(&st));
-		/* The variant really is the fast path it says it is. */
-		ASSERT_EQ(variant->rseq, !!(st.flags & GCHEAP_STATS_PERCPU));
-	}
 	ASSERT_EQ(0, gcheap_init(&cfg));
+	ASSERT_EQ(0, gcheap_stats(&st));
+	/* The variant really is the fast path it says it is. */
+	ASSERT_EQ(variant->rseq, !!(st.flags & GCHEAP_STATS_PERCPU));
 }
 
 FIXTURE_TEARDOWN(lib)
