@@ -13,6 +13,7 @@
 #   make lint         checkpatch --strict, sparse, kernel-doc, W=1 -Werror
 #   make bench        the benchmarks, in one guest boot (bench/README)
 #   make install      install the module (and run depmod) on this machine
+#   make install-lib  install libgcheap, <gcheap.h> and the man pages
 #
 # KDIR defaults to the running kernel's build tree; `make KDIR=...` builds
 # against another.  The guest kernels' modules are built into build/k/NAME/.
@@ -83,6 +84,17 @@ install: module
 	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" modules_install
 	depmod -a
 
+PREFIX ?= /usr/local
+install-lib: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 0755 lib/libgcheap.so.1 $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libgcheap.so.1 $(DESTDIR)$(PREFIX)/lib/libgcheap.so
+	install -m 0644 lib/libgcheap.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 lib/include/gcheap.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 lib/man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+	install -m 0644 lib/man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+
 clean:
 	$(MAKE) -C lib clean
 	$(MAKE) -C tools clean
@@ -91,4 +103,4 @@ clean:
 	-test -d "$(KDIR)" && $(MAKE) -C "$(KDIR)" M="$(CURDIR)" clean
 	rm -rf build
 
-.PHONY: all module lib selftests demo ksft deps debug-kernel lint check run bench install clean
+.PHONY: all module lib selftests demo ksft deps debug-kernel lint check run bench install install-lib clean

@@ -295,6 +295,12 @@ static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
 		new = gcheap_acquire(heap, sc);
 		if (!new)
 			return -ENOMEM;
+		/*
+		 * Map it while it is still ours alone: once it is in the slot,
+		 * another thread on that CPU may replace it and free it.
+		 */
+		if (new->fresh)
+			gcheap_span_prefault(heap, new);
 	}
 	pcp = get_cpu_ptr(heap->pcp);
 	spin_lock(&pcp->lock);
@@ -316,8 +322,6 @@ static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
 	spin_unlock(&pcp->lock);
 	put_cpu_ptr(heap->pcp);
 
-	if (new && new->fresh)
-		gcheap_span_prefault(heap, new);
 	if (old) {
 		gcheap_span_merge(heap, old, snap);
 		gcheap_span_put(heap, old);
@@ -387,6 +391,8 @@ static int gcheap_op_thread(struct gcheap_heap *heap, unsigned int sc, bool refi
 				gcheap_thread_give(heap, old);
 			return -ENOMEM;
 		}
+		if (new->fresh)
+			gcheap_span_prefault(heap, new);
 		gcheap_handout(heap, new, &slot);
 	} else {
 		gcheap_slot_clear(&slot);
@@ -401,11 +407,8 @@ static int gcheap_op_thread(struct gcheap_heap *heap, unsigned int sc, bool refi
 			gcheap_thread_give(heap, old);
 		return -EFAULT;
 	}
-	if (new) {
-		if (new->fresh)
-			gcheap_span_prefault(heap, new);
+	if (new)
 		gcheap_thread_give(heap, new);
-	}
 	if (old) {
 		gcheap_span_merge(heap, old, snap);
 		gcheap_span_put(heap, old);

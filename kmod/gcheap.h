@@ -132,6 +132,8 @@ enum gcheap_span_state {
  *	was installed; the slot's free[] bits decide their fate, read back
  *	when the span leaves the slot.  Zero otherwise.
  * @freed: objects of @handed explicitly freed while the span was in a slot
+ * @mark: a bit per object reached in the current collection; zero from the
+ *	span's creation, written by the marker (collector) under @lock
  */
 struct gcheap_span {
 	struct list_head node;
@@ -149,6 +151,7 @@ struct gcheap_span {
 	u64 alloc[GCHEAP_SLOT_WORDS];
 	u64 handed[GCHEAP_SLOT_WORDS];
 	u64 freed[GCHEAP_SLOT_WORDS];
+	u64 mark[GCHEAP_SLOT_WORDS];
 };
 
 /* --- the heap --- */

@@ -180,7 +180,8 @@ fail:
 /**
  * gcheap_span_prefault() - map a fresh span's pages into the process
  * @heap: the heap, mapped by the calling process
- * @span: a span with @fresh set, owned by the caller
+ * @span: a span with @fresh set, in state TRANSIT: owned by the caller and
+ *	in no slot, so nothing can free it meanwhile
  *
  * A fresh span's pages are in no page table yet, so the process would take
  * a page fault on each.  Mapping them here, in batches under one page-table
