@@ -432,12 +432,18 @@ static int gcheap_op_alloc_large(struct gcheap_heap *heap, u64 size, bool noscan
 		return -ENOMEM;
 	if (span->fresh)
 		gcheap_span_prefault(heap, span);
+	*addr = gcheap_arena_addr(heap, span->start);
+	atomic64_add(span->elem_size, &heap->live_bytes);
+	atomic64_inc(&heap->nr_large);
+	/*
+	 * Published last, under the lock GCHEAP_OP_FREE checks it with: from
+	 * here on a free of this address (from any thread) may free the span.
+	 */
+	mutex_lock(&heap->mheap_lock);
 	span->alloc[0] = 1;
 	span->nalloc = 1;
 	span->state = GCHEAP_SPAN_LARGE;
-	atomic64_add(span->elem_size, &heap->live_bytes);
-	atomic64_inc(&heap->nr_large);
-	*addr = gcheap_arena_addr(heap, span->start);
+	mutex_unlock(&heap->mheap_lock);
 	return 0;
 }
 

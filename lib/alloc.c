@@ -73,14 +73,9 @@ static int heap_setup(const struct gcheap_config *cfg)
 	int fd, ret;
 
 	bytes = cfg && cfg->heap_bytes ? cfg->heap_bytes : env_heap_bytes();
-	fd = gcheap_prim_open();
+	fd = gcheap_prim_open_api(&api);
 	if (fd < 0)
 		return fd;
-	ret = gcheap_prim_api(fd, 0, &api);
-	if (ret == -EINVAL)
-		ret = -EPROTO;
-	if (ret)
-		goto fail;
 	ret = gcheap_prim_heap_create(fd, bytes, &hc);
 	/* A default above the module's max_heap_mb: settle for less. */
 	if (ret == -EINVAL && !(cfg && cfg->heap_bytes))

@@ -16,15 +16,10 @@ GCHEAP_EXPORT int gcheap_device_info(struct gcheap_device_info *info)
 
 	if (!info)
 		return -EINVAL;
-	fd = gcheap_prim_open();
+	fd = gcheap_prim_open_api(&api);
 	if (fd < 0)
 		return fd;
-	ret = gcheap_prim_api(fd, 0, &api);
-	/* EINVAL from the handshake with no features asked: another API. */
-	if (ret == -EINVAL)
-		ret = -EPROTO;
-	if (!ret)
-		ret = gcheap_prim_info(fd, &ki);
+	ret = gcheap_prim_info(fd, &ki);
 	gcheap_prim_close(fd);
 	if (ret)
 		return ret;

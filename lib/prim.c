@@ -40,6 +40,20 @@ int gcheap_prim_api(int fd, uint64_t features, struct gcheap_api *reply)
 	return prim_ioctl(fd, GCHEAP_IOC_API, reply);
 }
 
+int gcheap_prim_open_api(struct gcheap_api *reply)
+{
+	int fd = gcheap_prim_open(), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = gcheap_prim_api(fd, 0, reply);
+	if (!ret)
+		return fd;
+	gcheap_prim_close(fd);
+	/* EINVAL for a handshake that asks for nothing: another API. */
+	return ret == -EINVAL ? -EPROTO : ret;
+}
+
 int gcheap_prim_info(int fd, struct gcheap_info *info)
 {
 	memset(info, 0, sizeof(*info));

@@ -19,6 +19,9 @@
 int gcheap_prim_open(void) GCHEAP_HIDDEN;
 void gcheap_prim_close(int fd) GCHEAP_HIDDEN;
 int gcheap_prim_api(int fd, uint64_t features, struct gcheap_api *reply) GCHEAP_HIDDEN;
+/* Open the device and do the handshake: the fd, or -errno (-EPROTO for a
+ * module speaking another API). */
+int gcheap_prim_open_api(struct gcheap_api *reply) GCHEAP_HIDDEN;
 int gcheap_prim_info(int fd, struct gcheap_info *info) GCHEAP_HIDDEN;
 int gcheap_prim_heap_create(int fd, uint64_t arena_bytes,
 			    struct gcheap_heap_create *hc) GCHEAP_HIDDEN;
