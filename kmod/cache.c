@@ -15,7 +15,7 @@
  *
  * Refill.  gcheap_acquire() finds a span with free objects -- from the
  * CPU's spare spans (per-CPU lock only), else a batch from mcentral (one
- * lock per span class), else a batch of new spans from mheap -- possibly
+ * lock per span class), else up to 64 KiB of new spans from mheap -- possibly
  * sleeping.  Then, with preemption disabled on the CPU whose slot it
  * installs into and the CPU's pcp lock held, it reads back the old span's
  * free bits, writes the new span into the slot and bumps the slot's
@@ -142,6 +142,7 @@ static void gcheap_handout(struct gcheap_heap *heap, struct gcheap_span *span,
 	WRITE_ONCE(slot->base, gcheap_arena_addr(heap, span->start));
 	WRITE_ONCE(slot->size, span->elem_size);
 	WRITE_ONCE(slot->nwords, DIV_ROUND_UP(span->nobjs, 64));
+	WRITE_ONCE(slot->hint, 0);
 	atomic64_inc(&heap->nr_refills);
 }
 
@@ -155,6 +156,7 @@ static void gcheap_slot_clear(struct gcheap_slot *slot)
 	WRITE_ONCE(slot->base, 0);
 	WRITE_ONCE(slot->size, 0);
 	WRITE_ONCE(slot->nwords, 0);
+	WRITE_ONCE(slot->hint, 0);
 }
 
 static void gcheap_slot_snapshot(const struct gcheap_slot *slot, u64 *snap)
@@ -266,8 +268,16 @@ static struct gcheap_span *gcheap_acquire(struct gcheap_heap *heap, unsigned int
 	}
 	spin_unlock(&c->lock);
 	if (!n) {
-		/* mcentral is empty: a batch of new spans from mheap. */
-		while (n < GCHEAP_BATCH) {
+		/*
+		 * mcentral is empty: new spans from mheap, about 64 KiB of them,
+		 * so a small program does not reserve much in classes it
+		 * barely uses.
+		 */
+		unsigned int want = clamp_t(unsigned int,
+			(64u << 10) / (gcheap_classes[gcheap_sc_class(sc)].span_pages * PAGE_SIZE),
+			1, GCHEAP_BATCH);
+
+		while (n < want) {
 			span = gcheap_span_alloc(heap, sc, false, 0);
 			if (!span)
 				break;

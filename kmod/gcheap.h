@@ -61,8 +61,8 @@
 				 GCHEAP_VERSION_PATCH)
 
 #define GCHEAP_MAX_OBJS		(GCHEAP_SLOT_WORDS * 64)
-#define GCHEAP_SPAN_BYTES	(64u << 10)
-#define GCHEAP_SLOT_SIZE	128
+#define GCHEAP_SPAN_BYTES	(128u << 10)
+#define GCHEAP_SLOT_SIZE	256
 #define GCHEAP_PAGEINFO_PER_PAGE (PAGE_SIZE / sizeof(struct gcheap_pageinfo))
 
 /* --- sizeclass.c --- */

@@ -376,7 +376,8 @@ static void __init gcheap_build_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct gcheap_info) != 24);
 	BUILD_BUG_ON(sizeof(struct gcheap_class) != 16);
 	BUILD_BUG_ON(sizeof(struct gcheap_header) > PAGE_SIZE);
-	BUILD_BUG_ON(sizeof(struct gcheap_slot) != 128);
+	BUILD_BUG_ON(sizeof(struct gcheap_slot) != 256);
+	BUILD_BUG_ON(PAGE_SIZE % sizeof(struct gcheap_slot));
 	BUILD_BUG_ON(sizeof(struct gcheap_pageinfo) != 8);
 	BUILD_BUG_ON(sizeof(struct gcheap_heap_create) != 64);
 	BUILD_BUG_ON(sizeof(struct gcheap_cache_op) != 32);

@@ -16,7 +16,7 @@
  * so the internal waste is below 1/9 (11.1%), under the 12.5% Go accepts.
  *
  * Span length: as many objects as a slot's bitmap covers (GCHEAP_MAX_OBJS)
- * but at most GCHEAP_SPAN_BYTES (64 KiB) and at least two pages -- each
+ * but at most GCHEAP_SPAN_BYTES (128 KiB) and at least two pages -- each
  * refill is a system call, so larger spans than Go's 8 KiB pay -- then the
  * fewest pages from there whose tail (the bytes after the last whole
  * object) is at most an eighth of the span.  selftests check both bounds

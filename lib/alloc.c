@@ -167,13 +167,37 @@ static int refill(unsigned int op, unsigned int sc, struct gcheap_slot *slot)
 	return ret ? ret : o.error;
 }
 
+/*
+ * The first word of @free with a free object, looking from @hint on and
+ * then below it; *@bits is 0 when there is none.  Objects are taken lowest
+ * first, so words below the hint are usually empty.
+ */
+static inline unsigned int find_word(const __u64 *free, unsigned int nwords,
+				     unsigned int hint, uint64_t *bits)
+{
+	unsigned int w;
+
+	if (nwords > GCHEAP_SLOT_WORDS)
+		nwords = GCHEAP_SLOT_WORDS;
+	if (hint >= nwords)
+		hint = 0;
+	for (w = hint; w < nwords; w++)
+		if ((*bits = READ_ONCE(free[w])))
+			return w;
+	for (w = 0; w < hint; w++)
+		if ((*bits = READ_ONCE(free[w])))
+			return w;
+	*bits = 0;
+	return 0;
+}
+
 /* The per-CPU fast path: NULL only when a refill fails. */
 static void *alloc_cpu(unsigned int sc)
 {
 	struct rseq *rs = gcheap_rseq();
 
 	for (;;) {
-		uint32_t cpu = READ_ONCE(rs->cpu_id), nwords, size, w;
+		uint32_t cpu = READ_ONCE(rs->cpu_id), nwords, size, hint, w;
 		struct gcheap_slot *s;
 		uint64_t gen, base, bits = 0;
 
@@ -186,20 +210,21 @@ static void *alloc_cpu(unsigned int sc)
 		base = READ_ONCE(s->base);
 		size = READ_ONCE(s->size);
 		nwords = READ_ONCE(s->nwords);
-		for (w = 0; w < nwords && w < GCHEAP_SLOT_WORDS; w++) {
-			bits = READ_ONCE(s->free[w]);
-			if (bits)
-				break;
-		}
+		hint = READ_ONCE(s->hint);
+		w = find_word(s->free, nwords, hint, &bits);
 		if (unlikely(!bits || !base)) {
 			if (refill(GCHEAP_OP_REFILL, sc, NULL))
 				return NULL;
 			continue;
 		}
 		if (likely(!gcheap_rseq_commit(rs, cpu, &s->gen, gen, &s->free[w], bits,
-					       bits & (bits - 1))))
+					       bits & (bits - 1)))) {
+			/* A hint only: a stale one just starts the search elsewhere. */
+			if (w != hint)
+				s->hint = w;
 			return (void *)(uintptr_t)(base + ((uint64_t)w * 64 +
 				__builtin_ctzll(bits)) * size);
+		}
 	}
 }
 
@@ -214,14 +239,14 @@ static void *alloc_thread(unsigned int sc)
 		return NULL;
 	s = &t->slots[sc];
 	for (;;) {
-		for (w = 0; w < s->nwords && w < GCHEAP_SLOT_WORDS; w++) {
-			uint64_t bits = s->free[w];
+		uint64_t bits;
 
-			if (bits) {
-				s->free[w] = bits & (bits - 1);
-				return (void *)(uintptr_t)(s->base + ((uint64_t)w * 64 +
-					__builtin_ctzll(bits)) * s->size);
-			}
+		w = find_word(s->free, s->nwords, s->hint, &bits);
+		if (bits) {
+			s->free[w] = bits & (bits - 1);
+			s->hint = w;
+			return (void *)(uintptr_t)(s->base + ((uint64_t)w * 64 +
+				__builtin_ctzll(bits)) * s->size);
 		}
 		if (refill(GCHEAP_OP_REFILL_THREAD, sc, s))
 			return NULL;

@@ -83,8 +83,8 @@ struct gcheap_info {
  *             without a system call
  *   arena     the heap's objects
  *
- * Userspace may write only the free[] words of the slots of the CPU it runs
- * on, and only inside a restartable sequence (see struct gcheap_slot).  The
+ * Userspace may write only the free[] words (inside a restartable sequence)
+ * and the hint of the slots of the CPU it runs on (see struct gcheap_slot).  The
  * module never trusts anything userspace can write for its own memory
  * safety: it reads slots once, validates them against its own records, and
  * keeps its own span map.
@@ -93,7 +93,7 @@ struct gcheap_info {
  * gcheap_alloc_atomic() live in noscan spans that the collector never scans.
  */
 #define GCHEAP_SMALL_MAX		32768u	/* the largest size class */
-#define GCHEAP_SLOT_WORDS		8	/* at most 512 objects a span */
+#define GCHEAP_SLOT_WORDS		16	/* at most 1024 objects a span */
 #define GCHEAP_CLASSES_MAX		96	/* size classes, an upper bound */
 #define GCHEAP_HEADER_MAGIC		0x67636870u	/* "gchp" */
 
@@ -133,12 +133,15 @@ struct gcheap_header {
  * @base: the address of the span's first object; 0 when the slot is empty
  * @size: the object size
  * @nwords: the words of @free in use
+ * @hint: userspace's own: the word of @free to look at first.  Stored
+ *	outside the restartable sequence, so it is only ever a hint; the
+ *	module resets it to 0 when it installs a span and never reads it.
  * @pad: zero
  * @free: a bit per object, set while the object is free.  Allocating an
  *	object clears its bit; that store is the commit of the fast path's
- *	restartable sequence, and it is the only store userspace makes to a
- *	slot.  The module installs spans with preemption disabled on the
- *	slot's own CPU, which aborts any sequence in flight there.
+ *	restartable sequence.  The module installs spans with preemption
+ *	disabled on the slot's own CPU, which aborts any sequence in flight
+ *	there.
  * @reserved: zero
  */
 struct gcheap_slot {
@@ -146,9 +149,10 @@ struct gcheap_slot {
 	__u64 base;
 	__u32 size;
 	__u32 nwords;
-	__u64 pad;
+	__u32 hint;
+	__u32 pad;
 	__u64 free[GCHEAP_SLOT_WORDS];
-	__u64 reserved[4];
+	__u64 reserved[12];
 };
 
 /**
