@@ -114,6 +114,7 @@ static int heap_setup(const struct gcheap_config *cfg)
 	}
 	gcheap_g.use_rseq = !(cfg && (cfg->flags & GCHEAP_CONFIG_NO_RSEQ)) &&
 			    !env_rseq_disabled() && __rseq_size >= GCHEAP_RSEQ_MIN_SIZE;
+	gcheap_g.rseq_offset = __rseq_offset;
 	gcheap_threads_init();
 	__atomic_store_n(&gcheap_g.ready, 1, __ATOMIC_RELEASE);
 	return 0;
@@ -191,18 +192,23 @@ static inline unsigned int find_word(const __u64 *free, unsigned int nwords,
 	return 0;
 }
 
-/* The per-CPU fast path: NULL only when a refill fails. */
+static void *alloc_thread(unsigned int sc);
+
+/*
+ * The per-CPU fast path: NULL only when a refill fails.  A thread whose
+ * rseq registration failed (cpu_id < 0) takes the per-thread path.
+ */
 static void *alloc_cpu(unsigned int sc)
 {
-	struct rseq *rs = gcheap_rseq();
+	struct rseq *rs = gcheap_rseq(gcheap_g.rseq_offset);
 
 	for (;;) {
 		uint32_t cpu = READ_ONCE(rs->cpu_id), nwords, size, hint, w;
 		struct gcheap_slot *s;
-		uint64_t gen, base, bits = 0;
+		uint64_t gen, base, bits;
 
 		if (unlikely(cpu >= gcheap_g.nr_cpus))
-			return NULL;
+			return alloc_thread(sc);
 		s = cpu_slot(cpu, sc);
 		/* The generation first: the commit checks it is unchanged. */
 		gen = READ_ONCE(s->gen);
@@ -220,7 +226,7 @@ static void *alloc_cpu(unsigned int sc)
 		if (likely(!gcheap_rseq_commit(rs, cpu, &s->gen, gen, &s->free[w], bits,
 					       bits & (bits - 1)))) {
 			/* A hint only: a stale one just starts the search elsewhere. */
-			if (w != hint)
+			if (unlikely(w != hint))
 				s->hint = w;
 			return (void *)(uintptr_t)(base + ((uint64_t)w * 64 +
 				__builtin_ctzll(bits)) * size);
@@ -266,7 +272,8 @@ static void *alloc_large(size_t size, bool noscan)
 
 static bool thread_uses_rseq(void)
 {
-	return gcheap_g.use_rseq && (int32_t)READ_ONCE(gcheap_rseq()->cpu_id) >= 0;
+	return gcheap_g.use_rseq &&
+	       (int32_t)READ_ONCE(gcheap_rseq(gcheap_g.rseq_offset)->cpu_id) >= 0;
 }
 
 static void *alloc(size_t size, bool noscan)
@@ -280,7 +287,7 @@ static void *alloc(size_t size, bool noscan)
 	if (likely(size <= GCHEAP_SMALL_MAX)) {
 		unsigned int sc = gcheap_g.class_of[(size + 15) / 16] << 1 | noscan;
 
-		p = thread_uses_rseq() ? alloc_cpu(sc) : alloc_thread(sc);
+		p = likely(gcheap_g.use_rseq) ? alloc_cpu(sc) : alloc_thread(sc);
 	} else {
 		p = alloc_large(size, noscan);
 	}

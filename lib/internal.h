@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/gcheap.h>
 
@@ -60,6 +61,7 @@ struct gcheap_state {
 	int ready;			/* 1 when set up (acquire/release) */
 	int fd;
 	bool use_rseq;
+	ptrdiff_t rseq_offset;
 	char *map;
 	size_t map_bytes;
 	char *slots;

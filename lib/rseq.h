@@ -18,6 +18,7 @@
 #ifndef GCHEAP_RSEQ_H
 #define GCHEAP_RSEQ_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/rseq.h>
 #include <linux/types.h>
@@ -29,9 +30,10 @@
  */
 #define GCHEAP_RSEQ_MIN_SIZE	20
 
-static inline struct rseq *gcheap_rseq(void)
+/* @offset: __rseq_offset, which the library keeps at hand (no GOT load). */
+static inline struct rseq *gcheap_rseq(ptrdiff_t offset)
 {
-	return (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
+	return (struct rseq *)((char *)__builtin_thread_pointer() + offset);
 }
 
 /* 0: committed; 1: something changed or the sequence was aborted. */
