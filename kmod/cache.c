@@ -10,12 +10,13 @@
  * CPU it runs on, inside a restartable sequence (rseq) that commits with
  * that single store, after checking that the CPU and the slot's generation
  * are the ones it read: no system call, no lock, no atomic
- * read-modify-write.  When the slot has no free bit, the library asks for a
- * refill.
+ * read-modify-write.  (It also keeps in the slot a hint of the word to look
+ * at next, which the module resets on install and never reads.)  When the
+ * slot has no free bit, the library asks for a refill.
  *
  * Refill.  gcheap_acquire() finds a span with free objects -- from the
  * CPU's spare spans (per-CPU lock only), else a batch from mcentral (one
- * lock per span class), else up to 64 KiB of new spans from mheap -- possibly
+ * lock per span class), else about 64 KiB of new spans from mheap -- possibly
  * sleeping.  Then, with preemption disabled on the CPU whose slot it
  * installs into and the CPU's pcp lock held, it reads back the old span's
  * free bits, writes the new span into the slot and bumps the slot's

@@ -192,46 +192,50 @@ static inline unsigned int find_word(const __u64 *free, unsigned int nwords,
 	return 0;
 }
 
-static void *alloc_thread(unsigned int sc);
-
 /*
- * The per-CPU fast path: NULL only when a refill fails.  A thread whose
- * rseq registration failed (cpu_id < 0) takes the per-thread path.
+ * One try at the per-CPU fast path, small enough to stay a leaf function
+ * with no stack frame: NULL when the thread has no rseq CPU, the slot is
+ * empty, or the sequence did not commit; the slow path sorts those out.
  */
-static void *alloc_cpu(unsigned int sc)
+static inline __attribute__((always_inline)) void *cpu_try(unsigned int sc)
 {
 	struct rseq *rs = gcheap_rseq(gcheap_g.rseq_offset);
+	uint32_t cpu = READ_ONCE(rs->cpu_id), size, hint, w;
+	struct gcheap_slot *s;
+	uint64_t gen, base, bits;
 
-	for (;;) {
-		uint32_t cpu = READ_ONCE(rs->cpu_id), nwords, size, hint, w;
-		struct gcheap_slot *s;
-		uint64_t gen, base, bits;
+	if (unlikely(cpu >= gcheap_g.nr_cpus))
+		return NULL;
+	s = cpu_slot(cpu, sc);
+	/* The generation first: the commit checks it is unchanged. */
+	gen = READ_ONCE(s->gen);
+	__asm__ __volatile__("" ::: "memory");
+	base = READ_ONCE(s->base);
+	size = READ_ONCE(s->size);
+	hint = READ_ONCE(s->hint);
+	w = find_word(s->free, READ_ONCE(s->nwords), hint, &bits);
+	if (unlikely(!bits || !base))
+		return NULL;
+	if (unlikely(gcheap_rseq_commit(rs, cpu, &s->gen, gen, &s->free[w], bits,
+					bits & (bits - 1))))
+		return NULL;
+	/* A hint only: a stale one just starts the search elsewhere. */
+	if (unlikely(w != hint))
+		s->hint = w;
+	return (void *)(uintptr_t)(base + ((uint64_t)w * 64 + __builtin_ctzll(bits)) * size);
+}
 
-		if (unlikely(cpu >= gcheap_g.nr_cpus))
-			return alloc_thread(sc);
-		s = cpu_slot(cpu, sc);
-		/* The generation first: the commit checks it is unchanged. */
-		gen = READ_ONCE(s->gen);
-		__asm__ __volatile__("" ::: "memory");
-		base = READ_ONCE(s->base);
-		size = READ_ONCE(s->size);
-		nwords = READ_ONCE(s->nwords);
-		hint = READ_ONCE(s->hint);
-		w = find_word(s->free, nwords, hint, &bits);
-		if (unlikely(!bits || !base)) {
-			if (refill(GCHEAP_OP_REFILL, sc, NULL))
-				return NULL;
-			continue;
-		}
-		if (likely(!gcheap_rseq_commit(rs, cpu, &s->gen, gen, &s->free[w], bits,
-					       bits & (bits - 1)))) {
-			/* A hint only: a stale one just starts the search elsewhere. */
-			if (unlikely(w != hint))
-				s->hint = w;
-			return (void *)(uintptr_t)(base + ((uint64_t)w * 64 +
-				__builtin_ctzll(bits)) * size);
-		}
-	}
+static bool cpu_slot_empty(unsigned int sc)
+{
+	uint32_t cpu = READ_ONCE(gcheap_rseq(gcheap_g.rseq_offset)->cpu_id), w;
+	struct gcheap_slot *s = cpu_slot(cpu, sc);
+
+	if (!READ_ONCE(s->base))
+		return true;
+	for (w = 0; w < READ_ONCE(s->nwords) && w < GCHEAP_SLOT_WORDS; w++)
+		if (READ_ONCE(s->free[w]))
+			return false;
+	return true;
 }
 
 /* The per-thread fast path. */
@@ -276,24 +280,51 @@ static bool thread_uses_rseq(void)
 	       (int32_t)READ_ONCE(gcheap_rseq(gcheap_g.rseq_offset)->cpu_id) >= 0;
 }
 
-static void *alloc(size_t size, bool noscan)
+static inline unsigned int span_class(size_t size, bool noscan)
 {
-	void *p;
+	return (unsigned int)gcheap_g.class_of[(size + 15) / 16] << 1 | noscan;
+}
 
-	if (unlikely(gcheap_ensure())) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (likely(size <= GCHEAP_SMALL_MAX)) {
-		unsigned int sc = gcheap_g.class_of[(size + 15) / 16] << 1 | noscan;
+/* Everything but a successful first try at the per-CPU slot. */
+static __attribute__((noinline)) void *alloc_slow(size_t size, bool noscan)
+{
+	unsigned int sc;
+	void *p = NULL;
 
-		p = likely(gcheap_g.use_rseq) ? alloc_cpu(sc) : alloc_thread(sc);
-	} else {
+	if (unlikely(gcheap_ensure()))
+		goto fail;
+	if (size > GCHEAP_SMALL_MAX) {
 		p = alloc_large(size, noscan);
+		goto out;
 	}
-	if (unlikely(!p))
-		errno = ENOMEM;
-	return p;
+	sc = span_class(size, noscan);
+	if (!thread_uses_rseq()) {
+		p = alloc_thread(sc);
+		goto out;
+	}
+	while (!(p = cpu_try(sc))) {
+		/* Empty: refill it.  Otherwise the sequence was interrupted. */
+		if (cpu_slot_empty(sc) && refill(GCHEAP_OP_REFILL, sc, NULL))
+			goto fail;
+	}
+out:
+	if (likely(p))
+		return p;
+fail:
+	errno = ENOMEM;
+	return NULL;
+}
+
+static inline __attribute__((always_inline)) void *alloc(size_t size, bool noscan)
+{
+	if (likely(size <= GCHEAP_SMALL_MAX &&
+		   __atomic_load_n(&gcheap_g.ready, __ATOMIC_ACQUIRE) && gcheap_g.use_rseq)) {
+		void *p = cpu_try(span_class(size, noscan));
+
+		if (likely(p))
+			return p;
+	}
+	return alloc_slow(size, noscan);
 }
 
 GCHEAP_EXPORT void *gcheap_alloc(size_t size)
