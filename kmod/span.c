@@ -28,7 +28,11 @@
  *
  * Invariants: every page of a span is resident; every free object and
  * every free page is zero; heap->nr_free_resident counts resident pages in
- * no span.  All of it under heap->mheap_lock.
+ * no span.  heap->used, the hint and the counters change under
+ * heap->mheap_lock; a new span's range is reserved in heap->used under the
+ * lock and its pages are populated outside it (no one else touches a
+ * reserved range), so the lock is never held while pages are allocated and
+ * zeroed.
  */
 #include <linux/bitmap.h>
 #include <linux/highmem.h>
@@ -70,40 +74,35 @@ static void gcheap_pageinfo_set(struct gcheap_pageinfo *pi, u32 span_offset, u32
 }
 
 /*
- * Make arena pages [start, start + n) resident.  Pages already resident are
- * free (zero) pages leaving the free pool.
+ * Make the reserved arena pages [start, start + n) resident, outside
+ * mheap_lock: the range's bits are set in heap->used, so nothing else --
+ * the scavenger included -- touches these indices.  Reports how many pages
+ * it added and whether all of them are new (so none is mapped yet).
  */
 static int gcheap_pages_populate(struct gcheap_heap *heap, unsigned long start,
-				 unsigned long n, bool *fresh)
+				 unsigned long n, unsigned long *added, bool *fresh)
 {
 	unsigned long i;
 
-	lockdep_assert_held(&heap->mheap_lock);
+	*added = 0;
 	*fresh = true;
 	for (i = start; i < start + n; i++) {
 		struct page *page;
-		int ret;
 
 		if (xa_load(&heap->pages, i)) {
-			heap->nr_free_resident--;
 			*fresh = false;
 			continue;
 		}
 		page = gcheap_page_alloc(heap);
 		if (!page)
-			goto fail;
-		ret = xa_err(xa_store(&heap->pages, i, page, GFP_KERNEL_ACCOUNT));
-		if (ret) {
+			return -ENOMEM;
+		if (xa_err(xa_store(&heap->pages, i, page, GFP_KERNEL_ACCOUNT))) {
 			gcheap_page_free(heap, page);
-			goto fail;
+			return -ENOMEM;
 		}
-		heap->nr_resident++;
+		(*added)++;
 	}
 	return 0;
-fail:
-	/* What was populated stays resident, free and zero. */
-	heap->nr_free_resident += i - start;
-	return -ENOMEM;
 }
 
 /**
@@ -113,14 +112,18 @@ fail:
  * @large: one large object of @npages pages; else a span of class @sc
  * @npages: the large object's pages
  *
+ * Only the search for the page range holds mheap_lock; allocating and
+ * zeroing the pages, which is most of the work, runs outside it, so
+ * refills on other CPUs do not wait for it.
+ *
  * Return: the span, or NULL when the arena has no room or memory ran out.
  */
 struct gcheap_span *gcheap_span_alloc(struct gcheap_heap *heap, unsigned int sc,
 				      bool large, unsigned long npages)
 {
 	const struct gcheap_class *c = &gcheap_classes[gcheap_sc_class(sc)];
+	unsigned long start, i, reused = 0, added = 0;
 	struct gcheap_span *span;
-	unsigned long start, i;
 	u32 kind;
 
 	if (!large)
@@ -141,13 +144,25 @@ struct gcheap_span *gcheap_span_alloc(struct gcheap_heap *heap, unsigned int sc,
 	kind = large ? GCHEAP_PAGE_LARGE | (sc & 1 ? GCHEAP_PAGE_NOSCAN : 0) | npages
 		     : sc + 1;
 
+	/* Reserve the range; its resident pages leave the free pool. */
 	mutex_lock(&heap->mheap_lock);
 	start = bitmap_find_next_zero_area(heap->used, heap->arena_pages,
 					   heap->used_hint, npages, 0);
-	if (start >= heap->arena_pages)
-		goto fail;
+	if (start >= heap->arena_pages) {
+		mutex_unlock(&heap->mheap_lock);
+		kmem_cache_free(gcheap_span_cache, span);
+		return NULL;
+	}
+	bitmap_set(heap->used, start, npages);
+	if (start == heap->used_hint)
+		heap->used_hint = start + npages;
+	for (i = start; i < start + npages; i++)
+		reused += !!xa_load(&heap->pages, i);
+	heap->nr_free_resident -= reused;
+	mutex_unlock(&heap->mheap_lock);
 	span->start = start;
-	if (gcheap_pages_populate(heap, start, npages, &span->fresh))
+
+	if (gcheap_pages_populate(heap, start, npages, &added, &span->fresh))
 		goto fail;
 	for (i = 0; i < npages; i++) {
 		struct gcheap_pageinfo *pi = gcheap_pageinfo(heap, start + i);
@@ -157,9 +172,8 @@ struct gcheap_span *gcheap_span_alloc(struct gcheap_heap *heap, unsigned int sc,
 			goto fail_spans;
 		gcheap_pageinfo_set(pi, i, kind);
 	}
-	bitmap_set(heap->used, start, npages);
-	if (start == heap->used_hint)
-		heap->used_hint = start + npages;
+	mutex_lock(&heap->mheap_lock);
+	heap->nr_resident += added;
 	mutex_unlock(&heap->mheap_lock);
 	atomic64_inc(&heap->nr_spans);
 	return span;
@@ -169,8 +183,13 @@ fail_spans:
 		gcheap_pageinfo_set(gcheap_pageinfo(heap, start + i), 0, 0);
 		xa_erase(&heap->spans, start + i);
 	}
-	heap->nr_free_resident += npages;
 fail:
+	/* The range goes back free; what became resident stays, zero. */
+	mutex_lock(&heap->mheap_lock);
+	heap->nr_resident += added;
+	heap->nr_free_resident += reused + added;
+	bitmap_clear(heap->used, start, npages);
+	heap->used_hint = min(heap->used_hint, start);
 	mutex_unlock(&heap->mheap_lock);
 	kmem_cache_free(gcheap_span_cache, span);
 	gcheap_scavenge_kick(heap);
