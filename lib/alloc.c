@@ -117,6 +117,8 @@ static int heap_setup(const struct gcheap_config *cfg)
 	gcheap_g.rseq_offset = __rseq_offset;
 	gcheap_threads_init();
 	__atomic_store_n(&gcheap_g.ready, 1, __ATOMIC_RELEASE);
+	/* The fast path's one test; published after everything it needs. */
+	__atomic_store_n(&gcheap_g.fast, gcheap_g.use_rseq, __ATOMIC_RELEASE);
 	return 0;
 fail:
 	gcheap_prim_close(fd);
@@ -173,16 +175,17 @@ static int refill(unsigned int op, unsigned int sc, struct gcheap_slot *slot)
  * then below it; *@bits is 0 when there is none.  Objects are taken lowest
  * first, so words below the hint are usually empty.
  */
-static inline unsigned int find_word(const __u64 *free, unsigned int nwords,
-				     unsigned int hint, uint64_t *bits)
+static inline unsigned int find_word(const __u64 *free, unsigned int hint, uint64_t *bits)
 {
 	unsigned int w;
 
-	if (nwords > GCHEAP_SLOT_WORDS)
-		nwords = GCHEAP_SLOT_WORDS;
-	if (hint >= nwords)
+	/*
+	 * No need to know how many words the span uses: the module writes
+	 * zero to the words past it.  A hint out of range starts at 0.
+	 */
+	if (hint >= GCHEAP_SLOT_WORDS)
 		hint = 0;
-	for (w = hint; w < nwords; w++)
+	for (w = hint; w < GCHEAP_SLOT_WORDS; w++)
 		if ((*bits = READ_ONCE(free[w])))
 			return w;
 	for (w = 0; w < hint; w++)
@@ -199,8 +202,8 @@ static inline unsigned int find_word(const __u64 *free, unsigned int nwords,
  */
 static inline __attribute__((always_inline)) void *cpu_try(unsigned int sc)
 {
-	struct rseq *rs = gcheap_rseq(gcheap_g.rseq_offset);
-	uint32_t cpu = READ_ONCE(rs->cpu_id), size, hint, w;
+	ptrdiff_t off = gcheap_g.rseq_offset;
+	uint32_t cpu = gcheap_rseq_cpu(off), size, hint, w;
 	struct gcheap_slot *s;
 	uint64_t gen, base, bits;
 
@@ -213,10 +216,10 @@ static inline __attribute__((always_inline)) void *cpu_try(unsigned int sc)
 	base = READ_ONCE(s->base);
 	size = READ_ONCE(s->size);
 	hint = READ_ONCE(s->hint);
-	w = find_word(s->free, READ_ONCE(s->nwords), hint, &bits);
+	w = find_word(s->free, hint, &bits);
 	if (unlikely(!bits || !base))
 		return NULL;
-	if (unlikely(gcheap_rseq_commit(rs, cpu, &s->gen, gen, &s->free[w], bits,
+	if (unlikely(gcheap_rseq_commit(off, cpu, &s->gen, gen, &s->free[w], bits,
 					bits & (bits - 1))))
 		return NULL;
 	/* A hint only: a stale one just starts the search elsewhere. */
@@ -227,7 +230,7 @@ static inline __attribute__((always_inline)) void *cpu_try(unsigned int sc)
 
 static bool cpu_slot_empty(unsigned int sc)
 {
-	uint32_t cpu = READ_ONCE(gcheap_rseq(gcheap_g.rseq_offset)->cpu_id), w;
+	uint32_t cpu = gcheap_rseq_cpu(gcheap_g.rseq_offset), w;
 	struct gcheap_slot *s = cpu_slot(cpu, sc);
 
 	if (!READ_ONCE(s->base))
@@ -251,7 +254,7 @@ static void *alloc_thread(unsigned int sc)
 	for (;;) {
 		uint64_t bits;
 
-		w = find_word(s->free, s->nwords, s->hint, &bits);
+		w = find_word(s->free, s->hint, &bits);
 		if (bits) {
 			s->free[w] = bits & (bits - 1);
 			s->hint = w;
@@ -276,8 +279,7 @@ static void *alloc_large(size_t size, bool noscan)
 
 static bool thread_uses_rseq(void)
 {
-	return gcheap_g.use_rseq &&
-	       (int32_t)READ_ONCE(gcheap_rseq(gcheap_g.rseq_offset)->cpu_id) >= 0;
+	return gcheap_g.use_rseq && (int32_t)gcheap_rseq_cpu(gcheap_g.rseq_offset) >= 0;
 }
 
 static inline unsigned int span_class(size_t size, bool noscan)
@@ -317,8 +319,7 @@ fail:
 
 static inline __attribute__((always_inline)) void *alloc(size_t size, bool noscan)
 {
-	if (likely(size <= GCHEAP_SMALL_MAX &&
-		   __atomic_load_n(&gcheap_g.ready, __ATOMIC_ACQUIRE) && gcheap_g.use_rseq)) {
+	if (likely(size <= GCHEAP_SMALL_MAX && __atomic_load_n(&gcheap_g.fast, __ATOMIC_ACQUIRE))) {
 		void *p = cpu_try(span_class(size, noscan));
 
 		if (likely(p))

@@ -59,6 +59,7 @@ struct gcheap_root {
 struct gcheap_state {
 	pthread_mutex_t lock;		/* setup, @threads, @roots */
 	int ready;			/* 1 when set up (acquire/release) */
+	bool fast;			/* ready and using per-CPU slots */
 	int fd;
 	bool use_rseq;
 	ptrdiff_t rseq_offset;

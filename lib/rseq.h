@@ -36,8 +36,22 @@ static inline struct rseq *gcheap_rseq(ptrdiff_t offset)
 	return (struct rseq *)((char *)__builtin_thread_pointer() + offset);
 }
 
+/*
+ * The thread's rseq area is at %fs:@offset: reading cpu_id and storing
+ * rseq_cs through the fs segment saves loading the thread pointer.
+ */
+#define GCHEAP_RSEQ_CPU_ID	4
+#define GCHEAP_RSEQ_CS		8
+_Static_assert(offsetof(struct rseq, cpu_id) == GCHEAP_RSEQ_CPU_ID, "rseq ABI");
+_Static_assert(offsetof(struct rseq, rseq_cs) == GCHEAP_RSEQ_CS, "rseq ABI");
+
+static inline uint32_t gcheap_rseq_cpu(ptrdiff_t offset)
+{
+	return *(volatile const __seg_fs uint32_t *)(uintptr_t)(offset + GCHEAP_RSEQ_CPU_ID);
+}
+
 /* 0: committed; 1: something changed or the sequence was aborted. */
-static inline int gcheap_rseq_commit(struct rseq *rs, uint32_t cpu, __u64 *genp,
+static inline int gcheap_rseq_commit(ptrdiff_t offset, uint32_t cpu, __u64 *genp,
 				     uint64_t gen, __u64 *word, uint64_t expect,
 				     uint64_t newv)
 {
@@ -55,9 +69,9 @@ static inline int gcheap_rseq_commit(struct rseq *rs, uint32_t cpu, __u64 *genp,
 		"jmp %l[abort]\n\t"
 		".popsection\n\t"
 		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %[rseq_cs]\n"
+		"movq %%rax, %%fs:8(%[off])\n"
 		"1:\n\t"
-		"cmpl %[cpu], %[cpu_id]\n\t"
+		"cmpl %[cpu], %%fs:4(%[off])\n\t"
 		"jnz %l[abort]\n\t"
 		"cmpq %[gen], %[cur_gen]\n\t"
 		"jnz %l[abort]\n\t"
@@ -66,7 +80,7 @@ static inline int gcheap_rseq_commit(struct rseq *rs, uint32_t cpu, __u64 *genp,
 		"movq %[newv], %[word]\n"
 		"2:\n\t"
 		:
-		: [rseq_cs] "m"(rs->rseq_cs), [cpu_id] "m"(rs->cpu_id), [cpu] "r"(cpu),
+		: [off] "r"(offset), [cpu] "r"(cpu),
 		  [cur_gen] "m"(*genp), [gen] "r"(gen), [word] "m"(*word),
 		  [expect] "r"(expect), [newv] "r"(newv)
 		: "memory", "cc", "rax"
