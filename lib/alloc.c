@@ -287,19 +287,11 @@ static inline unsigned int span_class(size_t size, bool noscan)
 	return (unsigned int)gcheap_g.class_of[(size + 15) / 16] << 1 | noscan;
 }
 
-/* Everything but a successful first try at the per-CPU slot. */
-static __attribute__((noinline)) void *alloc_slow(size_t size, bool noscan)
+/* A small object of span class @sc, by any means but the first try. */
+static __attribute__((noinline)) void *alloc_small_slow(unsigned int sc)
 {
-	unsigned int sc;
-	void *p = NULL;
+	void *p;
 
-	if (unlikely(gcheap_ensure()))
-		goto fail;
-	if (size > GCHEAP_SMALL_MAX) {
-		p = alloc_large(size, noscan);
-		goto out;
-	}
-	sc = span_class(size, noscan);
 	if (!thread_uses_rseq()) {
 		p = alloc_thread(sc);
 		goto out;
@@ -307,23 +299,41 @@ static __attribute__((noinline)) void *alloc_slow(size_t size, bool noscan)
 	while (!(p = cpu_try(sc))) {
 		/* Empty: refill it.  Otherwise the sequence was interrupted. */
 		if (cpu_slot_empty(sc) && refill(GCHEAP_OP_REFILL, sc, NULL))
-			goto fail;
+			break;
 	}
 out:
-	if (likely(p))
-		return p;
-fail:
-	errno = ENOMEM;
-	return NULL;
+	if (unlikely(!p))
+		errno = ENOMEM;
+	return p;
+}
+
+/* Before set-up, and large objects. */
+static __attribute__((noinline)) void *alloc_slow(size_t size, bool noscan)
+{
+	void *p;
+
+	if (unlikely(gcheap_ensure())) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (size <= GCHEAP_SMALL_MAX)
+		return alloc_small_slow(span_class(size, noscan));
+	p = alloc_large(size, noscan);
+	if (unlikely(!p))
+		errno = ENOMEM;
+	return p;
 }
 
 static inline __attribute__((always_inline)) void *alloc(size_t size, bool noscan)
 {
 	if (likely(size <= GCHEAP_SMALL_MAX && __atomic_load_n(&gcheap_g.fast, __ATOMIC_ACQUIRE))) {
-		void *p = cpu_try(span_class(size, noscan));
+		unsigned int sc = span_class(size, noscan);
+		void *p = cpu_try(sc);
 
+		/* From here on the size is dead: the class says it all. */
 		if (likely(p))
 			return p;
+		return alloc_small_slow(sc);
 	}
 	return alloc_slow(size, noscan);
 }
