@@ -61,6 +61,28 @@ static bool env_rseq_disabled(void)
 	return s && !strcmp(s, "0");
 }
 
+/*
+ * In a fork() child: the heap is the parent's and its mapping was not
+ * copied (the module refuses to share it), so forget it all; the child's
+ * first allocation sets up a heap of its own.  Only the forking thread
+ * exists in the child, and the lock may have been held by another.
+ */
+static void atfork_child(void)
+{
+	struct gcheap_thread *t = gcheap_thread_self(false);
+
+	if (t)
+		gcheap_thread_forget(t);
+	if (gcheap_g.fd >= 0)
+		gcheap_prim_close(gcheap_g.fd);
+	gcheap_g.fd = -1;
+	__atomic_store_n(&gcheap_g.fast, false, __ATOMIC_RELAXED);
+	__atomic_store_n(&gcheap_g.ready, 0, __ATOMIC_RELAXED);
+	gcheap_g.map = NULL;
+	gcheap_g.threads = NULL;
+	pthread_mutex_init(&gcheap_g.lock, NULL);
+}
+
 /* Called with gcheap_g.lock held. */
 static int heap_setup(const struct gcheap_config *cfg)
 {
@@ -116,6 +138,10 @@ static int heap_setup(const struct gcheap_config *cfg)
 			    !env_rseq_disabled() && __rseq_size >= GCHEAP_RSEQ_MIN_SIZE;
 	gcheap_g.rseq_offset = __rseq_offset;
 	gcheap_threads_init();
+	if (!gcheap_g.atfork_done) {
+		pthread_atfork(NULL, NULL, atfork_child);
+		gcheap_g.atfork_done = true;
+	}
 	__atomic_store_n(&gcheap_g.ready, 1, __ATOMIC_RELEASE);
 	/* The fast path's one test; published after everything it needs. */
 	__atomic_store_n(&gcheap_g.fast, gcheap_g.use_rseq, __ATOMIC_RELEASE);
@@ -137,7 +163,18 @@ GCHEAP_EXPORT int gcheap_init(const struct gcheap_config *config)
 				return -EINVAL;
 	}
 	pthread_mutex_lock(&gcheap_g.lock);
-	ret = gcheap_g.ready ? -EALREADY : heap_setup(config);
+	if (gcheap_g.ready) {
+		ret = -EALREADY;
+	} else {
+		/* A fork child set up implicitly takes its parent's choices. */
+		if (!config && gcheap_g.has_config)
+			config = &gcheap_g.config;
+		ret = heap_setup(config);
+		if (!ret && config) {
+			gcheap_g.config = *config;
+			gcheap_g.has_config = true;
+		}
+	}
 	pthread_mutex_unlock(&gcheap_g.lock);
 	/* The main thread is registered at set-up, once the lock is free. */
 	if (!ret && getpid() == (pid_t)syscall(SYS_gettid))

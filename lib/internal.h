@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <linux/gcheap.h>
 
+#include "gcheap.h"
+
 #define GCHEAP_EXPORT	__attribute__((visibility("default")))
 #define GCHEAP_HIDDEN	__attribute__((visibility("hidden")))
 #define likely(x)	__builtin_expect(!!(x), 1)
@@ -62,6 +64,10 @@ struct gcheap_state {
 	bool fast;			/* ready and using per-CPU slots */
 	int fd;
 	bool use_rseq;
+	bool atfork_done;
+	bool has_config;		/* a fork child sets up with @config */
+	struct gcheap_config config;
+	bool key_done;
 	ptrdiff_t rseq_offset;
 	char *map;
 	size_t map_bytes;
@@ -85,6 +91,7 @@ extern struct gcheap_state gcheap_g GCHEAP_HIDDEN;
 int gcheap_ensure(void) GCHEAP_HIDDEN;
 struct gcheap_thread *gcheap_thread_self(bool create) GCHEAP_HIDDEN;
 void gcheap_thread_release(struct gcheap_thread *t) GCHEAP_HIDDEN;
+void gcheap_thread_forget(struct gcheap_thread *t) GCHEAP_HIDDEN;
 void gcheap_flush_frees(struct gcheap_thread *t) GCHEAP_HIDDEN;
 void gcheap_threads_init(void) GCHEAP_HIDDEN;
 int gcheap_roots_stats(uint64_t *ranges, uint64_t *bytes) GCHEAP_HIDDEN;

@@ -38,7 +38,11 @@ static void thread_exit(void *arg)
 
 void gcheap_threads_init(void)
 {
-	pthread_key_create(&gcheap_g.thread_key, thread_exit);
+	/* Once per process: a fork() child sets up again with the same key. */
+	if (!gcheap_g.key_done) {
+		pthread_key_create(&gcheap_g.thread_key, thread_exit);
+		gcheap_g.key_done = true;
+	}
 }
 
 static void stack_bounds(struct gcheap_thread *t)
@@ -137,6 +141,16 @@ void gcheap_thread_release(struct gcheap_thread *t)
 		unlink_thread(t);
 	pthread_mutex_unlock(&gcheap_g.lock);
 	munmap(t, sizeof(*t) + gcheap_g.nr_sc * sizeof(struct gcheap_slot));
+}
+
+/* Drop the thread's state without telling the module (a fork child's). */
+void gcheap_thread_forget(struct gcheap_thread *t)
+{
+	size_t bytes = sizeof(*t) + gcheap_g.nr_sc * sizeof(struct gcheap_slot);
+
+	pthread_setspecific(gcheap_g.thread_key, NULL);
+	self = NULL;
+	munmap(t, bytes);
 }
 
 GCHEAP_EXPORT int gcheap_register_thread(void)

@@ -506,6 +506,46 @@ TEST(roots)
 	EXPECT_EQ(a.root_ranges, b.root_ranges);
 }
 
+/* A fork() child does not share the parent's heap: its first allocation
+ * sets up a heap of its own, and the parent's goes on undisturbed.
+ */
+TEST_F(lib, fork_child_gets_own_heap)
+{
+	unsigned char *p = gcheap_alloc(100);
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, p);
+	memset(p, 0x33, 100);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct gcheap_stats st;
+		unsigned char *q;
+		int i;
+
+		for (i = 0; i < 5000; i++) {
+			q = gcheap_alloc(100);
+			if (!q || q[0])
+				_exit(1);
+			q[0] = 1;
+		}
+		if (gcheap_stats(&st) || !st.refills)
+			_exit(2);
+		/* With the parent's choice of caches. */
+		if (!!(st.flags & GCHEAP_STATS_PERCPU) != variant->rseq)
+			_exit(3);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0x33, p[99]);
+	p = gcheap_alloc(100);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(0, p[0]);
+}
+
 /* --- lifetime --- */
 
 /* A process that allocates and exits, or is killed while allocating,
