@@ -137,8 +137,8 @@ static void gcheap_user_put(struct gcheap_user *u)
  */
 struct page *gcheap_page_alloc(struct gcheap_heap *heap)
 {
-	unsigned long limit = gcheap_max_user_mb ?
-		(unsigned long)gcheap_max_user_mb << (20 - PAGE_SHIFT) : ULONG_MAX;
+	unsigned int max_mb = READ_ONCE(gcheap_max_user_mb);	/* writable param */
+	unsigned long limit = max_mb ? (unsigned long)max_mb << (20 - PAGE_SHIFT) : ULONG_MAX;
 	struct page *page;
 
 	if (atomic_long_inc_return(&heap->user->pages) > limit)
@@ -176,13 +176,14 @@ static void gcheap_scavenge_work(struct work_struct *work)
  */
 void gcheap_scavenge_kick(struct gcheap_heap *heap)
 {
-	unsigned long retain = (unsigned long)gcheap_scavenge_retain_mb << (20 - PAGE_SHIFT);
+	unsigned long retain = (unsigned long)READ_ONCE(gcheap_scavenge_retain_mb) <<
+			       (20 - PAGE_SHIFT);
 
 	if (READ_ONCE(heap->nr_free_resident) > retain)
 		mod_delayed_work(system_unbound_wq, &heap->scavenge, 0);
 	else
 		queue_delayed_work(system_unbound_wq, &heap->scavenge,
-				   msecs_to_jiffies(gcheap_scavenge_delay_ms));
+				   msecs_to_jiffies(READ_ONCE(gcheap_scavenge_delay_ms)));
 }
 
 /* --- creation and teardown --- */
