@@ -89,7 +89,6 @@ int gcheap_pcp_init(struct gcheap_heap *heap)
 		for (sc = 0; sc < heap->nr_sc; sc++) {
 			pcp->cls[sc].slot = NULL;
 			INIT_LIST_HEAD(&pcp->cls[sc].spare);
-			pcp->cls[sc].nspare = 0;
 		}
 	}
 	return 0;
@@ -209,7 +208,6 @@ static void gcheap_pcp_put(struct gcheap_heap *heap, struct gcheap_span *span,
 	} else {
 		span->state = GCHEAP_SPAN_SPARE;
 		list_add_tail(&span->node, &pcp->cls[span->sc].spare);
-		pcp->cls[span->sc].nspare++;
 	}
 	spin_unlock(&pcp->lock);
 	put_cpu_ptr(heap->pcp);
@@ -249,10 +247,9 @@ static struct gcheap_span *gcheap_acquire(struct gcheap_heap *heap, unsigned int
 	pcp = get_cpu_ptr(heap->pcp);
 	spin_lock(&pcp->lock);
 	pc = &pcp->cls[sc];
-	if (pc->nspare) {
+	if (!list_empty(&pc->spare)) {
 		span = list_first_entry(&pc->spare, struct gcheap_span, node);
 		list_del_init(&span->node);
-		pc->nspare--;
 		span->state = GCHEAP_SPAN_TRANSIT;
 	}
 	spin_unlock(&pcp->lock);
@@ -467,7 +464,6 @@ static void gcheap_unfull(struct gcheap_heap *heap, struct gcheap_span *span)
 	spin_lock(&pcp->lock);
 	if (span->state == GCHEAP_SPAN_FULL && span->owner_cpu == cpu) {
 		list_move_tail(&span->node, &pcp->cls[span->sc].spare);
-		pcp->cls[span->sc].nspare++;
 		span->state = GCHEAP_SPAN_SPARE;
 	}
 	spin_unlock(&pcp->lock);

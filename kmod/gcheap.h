@@ -76,11 +76,6 @@ static inline unsigned int gcheap_sc_class(unsigned int sc)
 	return sc >> 1;
 }
 
-static inline bool gcheap_sc_noscan(unsigned int sc)
-{
-	return sc & 1;
-}
-
 /* --- spans --- */
 
 /*
@@ -170,12 +165,10 @@ struct gcheap_central {
  * struct gcheap_pcp_class - one span class of a CPU
  * @slot: the span installed in the CPU's slot, or NULL
  * @spare: spans (state SPARE) ready to install
- * @nspare: their number
  */
 struct gcheap_pcp_class {
 	struct gcheap_span *slot;
 	struct list_head spare;
-	unsigned int nspare;
 };
 
 /**
