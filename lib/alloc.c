@@ -396,17 +396,14 @@ GCHEAP_EXPORT void *gcheap_calloc(size_t nmemb, size_t size)
 	return alloc(n, false);
 }
 
-/* The page-map entry of an arena address, or NULL outside the arena. */
-static const struct gcheap_pageinfo *pageinfo(uintptr_t p, uint64_t *entry)
+/* The page-map entry of an arena address; false outside the arena. */
+static bool pageinfo(uintptr_t p, uint64_t *entry)
 {
-	const struct gcheap_pageinfo *pi;
-
 	if (!__atomic_load_n(&gcheap_g.ready, __ATOMIC_ACQUIRE) ||
 	    p < gcheap_g.arena || p >= gcheap_g.arena_end)
-		return NULL;
-	pi = &gcheap_g.pagemap[(p - gcheap_g.arena) / 4096];
-	*entry = READ_ONCE(*(const uint64_t *)pi);
-	return pi;
+		return false;
+	*entry = READ_ONCE(*(const uint64_t *)&gcheap_g.pagemap[(p - gcheap_g.arena) / 4096]);
+	return true;
 }
 
 /* The object @p points into: its start, size and whether it is noscan. */

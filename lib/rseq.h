@@ -30,15 +30,10 @@
  */
 #define GCHEAP_RSEQ_MIN_SIZE	20
 
-/* @offset: __rseq_offset, which the library keeps at hand (no GOT load). */
-static inline struct rseq *gcheap_rseq(ptrdiff_t offset)
-{
-	return (struct rseq *)((char *)__builtin_thread_pointer() + offset);
-}
-
 /*
- * The thread's rseq area is at %fs:@offset: reading cpu_id and storing
- * rseq_cs through the fs segment saves loading the thread pointer.
+ * The thread's rseq area is at %fs:@offset (__rseq_offset, which the
+ * library keeps at hand): reading cpu_id and storing rseq_cs through the fs
+ * segment saves loading the thread pointer.
  */
 #define GCHEAP_RSEQ_CPU_ID	4
 #define GCHEAP_RSEQ_CS		8
@@ -69,9 +64,9 @@ static inline int gcheap_rseq_commit(ptrdiff_t offset, uint32_t cpu, __u64 *genp
 		"jmp %l[abort]\n\t"
 		".popsection\n\t"
 		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %%fs:8(%[off])\n"
+		"movq %%rax, %%fs:%c[cs](%[off])\n"
 		"1:\n\t"
-		"cmpl %[cpu], %%fs:4(%[off])\n\t"
+		"cmpl %[cpu], %%fs:%c[cpu_id](%[off])\n\t"
 		"jnz %l[abort]\n\t"
 		"cmpq %[gen], %[cur_gen]\n\t"
 		"jnz %l[abort]\n\t"
@@ -81,6 +76,7 @@ static inline int gcheap_rseq_commit(ptrdiff_t offset, uint32_t cpu, __u64 *genp
 		"2:\n\t"
 		:
 		: [off] "r"(offset), [cpu] "r"(cpu),
+		  [cs] "i"(GCHEAP_RSEQ_CS), [cpu_id] "i"(GCHEAP_RSEQ_CPU_ID),
 		  [cur_gen] "m"(*genp), [gen] "r"(gen), [word] "m"(*word),
 		  [expect] "r"(expect), [newv] "r"(newv)
 		: "memory", "cc", "rax"
