@@ -51,8 +51,10 @@
  * span->freed and becomes free when the span leaves the slot.  A full span
  * that gets a free object moves to its CPU's spare list.
  */
+#include <linux/cpu.h>
 #include <linux/mm.h>
 #include <linux/percpu.h>
+#include <linux/workqueue.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -129,16 +131,19 @@ static u64 gcheap_word_mask(const struct gcheap_span *span, unsigned int w)
 static void gcheap_handout(struct gcheap_heap *heap, struct gcheap_span *span,
 			   struct gcheap_slot *slot)
 {
-	unsigned int w;
+	unsigned int w, n = 0;
 
 	WRITE_ONCE(slot->gen, READ_ONCE(slot->gen) + 1);
 	spin_lock(&span->lock);
 	for (w = 0; w < GCHEAP_SLOT_WORDS; w++) {
 		span->handed[w] = ~span->alloc[w] & gcheap_word_mask(span, w);
 		span->freed[w] = 0;
+		n += hweight64(span->handed[w]);
 		WRITE_ONCE(slot->free[w], span->handed[w]);
 	}
 	spin_unlock(&span->lock);
+	/* The pacer counts what was handed out as allocated until it is back. */
+	atomic64_add((u64)n * span->elem_size, &heap->handed_bytes);
 	WRITE_ONCE(slot->base, gcheap_arena_addr(heap, span->start));
 	WRITE_ONCE(slot->size, span->elem_size);
 	WRITE_ONCE(slot->nwords, DIV_ROUND_UP(span->nobjs, 64));
@@ -174,12 +179,13 @@ static void gcheap_slot_snapshot(const struct gcheap_slot *slot, u64 *snap)
 static void gcheap_span_merge(struct gcheap_heap *heap, struct gcheap_span *span,
 			      const u64 *snap)
 {
-	unsigned int w, n = 0;
+	unsigned int w, n = 0, handed = 0;
 	s64 delta;
 
 	spin_lock(&span->lock);
 	for (w = 0; w < GCHEAP_SLOT_WORDS; w++) {
 		span->alloc[w] |= span->handed[w] & ~snap[w] & ~span->freed[w];
+		handed += hweight64(span->handed[w]);
 		span->handed[w] = 0;
 		span->freed[w] = 0;
 		n += hweight64(span->alloc[w]);
@@ -188,6 +194,7 @@ static void gcheap_span_merge(struct gcheap_heap *heap, struct gcheap_span *span
 	span->nalloc = n;
 	spin_unlock(&span->lock);
 	atomic64_add(delta * span->elem_size, &heap->live_bytes);
+	atomic64_sub((u64)handed * span->elem_size, &heap->handed_bytes);
 }
 
 /* Add a span to this CPU's spares or full list, as its count says. */
@@ -214,7 +221,7 @@ static void gcheap_pcp_put(struct gcheap_heap *heap, struct gcheap_span *span,
 }
 
 /* Route a span in state TRANSIT, merged, to where its count says. */
-static void gcheap_span_put(struct gcheap_heap *heap, struct gcheap_span *span)
+void gcheap_span_put(struct gcheap_heap *heap, struct gcheap_span *span)
 {
 	struct gcheap_central *c = &heap->central[span->sc];
 	unsigned int nalloc = READ_ONCE(span->nalloc);
@@ -334,6 +341,8 @@ static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
 		gcheap_span_merge(heap, old, snap);
 		gcheap_span_put(heap, old);
 	}
+	if (new)
+		gcheap_gc_note_alloc(heap);
 	*cpu_out = cpu;
 	return 0;
 }
@@ -421,6 +430,8 @@ static int gcheap_op_thread(struct gcheap_heap *heap, unsigned int sc, bool refi
 		gcheap_span_merge(heap, old, snap);
 		gcheap_span_put(heap, old);
 	}
+	if (new)
+		gcheap_gc_note_alloc(heap);
 	return 0;
 }
 
@@ -452,6 +463,7 @@ static int gcheap_op_alloc_large(struct gcheap_heap *heap, u64 size, bool noscan
 	span->nalloc = 1;
 	span->state = GCHEAP_SPAN_LARGE;
 	mutex_unlock(&heap->mheap_lock);
+	gcheap_gc_note_alloc(heap);
 	return 0;
 }
 
@@ -531,6 +543,141 @@ static int gcheap_op_free(struct gcheap_heap *heap, u64 addr)
 out:
 	mutex_unlock(&heap->mheap_lock);
 	return ret;
+}
+
+/*
+ * Empty every slot of this CPU (run on the CPU itself, as an install is):
+ * the spans' objects the slots allocated become allocated in the module's
+ * own record, and the spans go back to the lists.
+ */
+static long gcheap_flush_cpu(void *arg)
+{
+	struct gcheap_heap *heap = arg;
+	struct gcheap_span *span, *tmp;
+	u64 snap[GCHEAP_SLOT_WORDS];
+	struct gcheap_pcp *pcp;
+	LIST_HEAD(out);
+	unsigned int sc;
+	int cpu;
+
+	pcp = get_cpu_ptr(heap->pcp);
+	cpu = smp_processor_id();
+	spin_lock(&pcp->lock);
+	for (sc = 0; sc < heap->nr_sc; sc++) {
+		struct gcheap_slot *slot = gcheap_cpu_slot(heap, cpu, sc);
+
+		span = pcp->cls[sc].slot;
+		if (!span)
+			continue;
+		gcheap_slot_snapshot(slot, snap);
+		gcheap_slot_clear(slot);
+		pcp->cls[sc].slot = NULL;
+		span->state = GCHEAP_SPAN_TRANSIT;
+		gcheap_span_merge(heap, span, snap);
+		list_add(&span->node, &out);
+	}
+	spin_unlock(&pcp->lock);
+	put_cpu_ptr(heap->pcp);
+	list_for_each_entry_safe(span, tmp, &out, node) {
+		list_del_init(&span->node);
+		gcheap_span_put(heap, span);
+	}
+	return 0;
+}
+
+/*
+ * A CPU that is not online runs no thread: its slots are flushed from here,
+ * under the CPU hotplug lock that keeps it offline.
+ */
+static long gcheap_flush_offline_cpu(struct gcheap_heap *heap, int cpu)
+{
+	struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
+	u64 snap[GCHEAP_SLOT_WORDS];
+	struct gcheap_span *span;
+	unsigned int sc;
+
+	for (sc = 0; sc < heap->nr_sc; sc++) {
+		spin_lock(&pcp->lock);
+		span = pcp->cls[sc].slot;
+		if (span) {
+			struct gcheap_slot *slot = gcheap_cpu_slot(heap, cpu, sc);
+
+			gcheap_slot_snapshot(slot, snap);
+			gcheap_slot_clear(slot);
+			pcp->cls[sc].slot = NULL;
+			span->state = GCHEAP_SPAN_TRANSIT;
+			gcheap_span_merge(heap, span, snap);
+		}
+		spin_unlock(&pcp->lock);
+		if (span)
+			gcheap_span_put(heap, span);
+	}
+	return 0;
+}
+
+/**
+ * gcheap_cache_flush() - empty every CPU's slots
+ * @heap: the heap, with its registered threads stopped
+ *
+ * Each CPU's slots are emptied by a work item on that CPU: that keeps the
+ * rule that only code on CPU c writes slot c, and the work item preempts
+ * whatever thread ran there, which aborts its restartable sequence.
+ * Per-thread slots are not touched: only their thread may write them.
+ *
+ * Context: process context, no locks held.
+ */
+void gcheap_cache_flush(struct gcheap_heap *heap)
+{
+	int cpu;
+
+	cpus_read_lock();
+	for_each_possible_cpu(cpu) {
+		if (cpu_online(cpu))
+			work_on_cpu(cpu, gcheap_flush_cpu, heap);
+		else
+			gcheap_flush_offline_cpu(heap, cpu);
+	}
+	cpus_read_unlock();
+}
+
+/* Take every span off @list into @todo, in state TRANSIT. */
+static void gcheap_take_all(struct list_head *list, struct list_head *todo)
+{
+	struct gcheap_span *span;
+
+	list_for_each_entry(span, list, node)
+		span->state = GCHEAP_SPAN_TRANSIT;
+	list_splice_tail_init(list, todo);
+}
+
+/**
+ * gcheap_cache_gather() - take every span no slot holds off the lists
+ * @heap: the heap
+ * @todo: where they go, in state TRANSIT; gcheap_span_put() routes each
+ *	back by its count
+ *
+ * Spans in slots, in threads' slots, large objects and spans some
+ * operation holds in TRANSIT stay where they are.
+ */
+void gcheap_cache_gather(struct gcheap_heap *heap, struct list_head *todo)
+{
+	unsigned int sc;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
+
+		spin_lock(&pcp->lock);
+		for (sc = 0; sc < heap->nr_sc; sc++)
+			gcheap_take_all(&pcp->cls[sc].spare, todo);
+		gcheap_take_all(&pcp->full, todo);
+		spin_unlock(&pcp->lock);
+	}
+	for (sc = 0; sc < heap->nr_sc; sc++) {
+		spin_lock(&heap->central[sc].lock);
+		gcheap_take_all(&heap->central[sc].partial, todo);
+		spin_unlock(&heap->central[sc].lock);
+	}
 }
 
 /**

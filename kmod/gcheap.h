@@ -30,18 +30,23 @@
  * Lock order, outermost first:
  *
  *	gcheap_file.lock
+ *	gcheap_collector.world_lock (mutex)
+ *	  mmap_lock (faults on user memory: roots are read under world_lock)
  *	  gcheap_heap.mheap_lock (mutex)
  *	    page lock (lock_page)
  *	      mapping->i_mmap_rwsem (unmap_mapping_range)
  *	    gcheap_pcp.lock / gcheap_central.lock / gcheap_heap.thread_lock
  *	      gcheap_span.lock
+ *	gcheap_collector.lock (spinlock, innermost: requests and figures)
  *
- * No two pcp, central or span locks are ever held at once.
+ * No two pcp, central or span locks are ever held at once.  User memory is
+ * never touched with mheap_lock held.
  */
 #ifndef _GCHEAP_H
 #define _GCHEAP_H
 
 #include <linux/kref.h>
+#include <linux/wait.h>
 #include <linux/list.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
@@ -53,9 +58,9 @@
 #include "../uapi/linux/gcheap.h"
 
 #define GCHEAP_VERSION_MAJOR	0
-#define GCHEAP_VERSION_MINOR	2
+#define GCHEAP_VERSION_MINOR	3
 #define GCHEAP_VERSION_PATCH	0
-#define GCHEAP_VERSION_STRING	"0.2.0"
+#define GCHEAP_VERSION_STRING	"0.3.0"
 #define GCHEAP_VERSION_CODE	((GCHEAP_VERSION_MAJOR << 16) | \
 				 (GCHEAP_VERSION_MINOR << 8) | \
 				 GCHEAP_VERSION_PATCH)
@@ -127,8 +132,9 @@ enum gcheap_span_state {
  *	was installed; the slot's free[] bits decide their fate, read back
  *	when the span leaves the slot.  Zero otherwise.
  * @freed: objects of @handed explicitly freed while the span was in a slot
- * @mark: a bit per object reached in the current collection; zero from the
- *	span's creation, written by the marker (collector) under @lock
+ * @mark: a bit per object reached in the current collection; cleared at
+ *	the start of each collection, written by the collector alone
+ * @cmark: the same for checkmark mode's second marking
  */
 struct gcheap_span {
 	struct list_head node;
@@ -147,6 +153,7 @@ struct gcheap_span {
 	u64 handed[GCHEAP_SLOT_WORDS];
 	u64 freed[GCHEAP_SLOT_WORDS];
 	u64 mark[GCHEAP_SLOT_WORDS];
+	u64 cmark[GCHEAP_SLOT_WORDS];
 };
 
 /* --- the heap --- */
@@ -188,6 +195,108 @@ struct gcheap_pcp {
 struct gcheap_user;
 
 /**
+ * struct gcheap_grey - an object marked but not yet scanned
+ * @off: its offset from the arena's start
+ * @len: its length in bytes
+ */
+struct gcheap_grey {
+	unsigned long off;
+	unsigned long len;
+};
+
+/**
+ * struct gcheap_collector - a heap's collector (gc.c)
+ * @thread: the kernel thread that collects the heap
+ * @wake: the collector thread sleeps here for requests
+ * @done_wq: COLLECT callers wait here for cycles, parked threads for the
+ *	world to restart, the collector for threads to park
+ * @world_lock: the registry, the roots, the stop state; held by the
+ *	collector across the stopped part of a cycle
+ * @mutators: pid -> &struct gcheap_mutator, the registered threads
+ * @nr_mutators: their number
+ * @nr_parked: of those, parked for the current stop
+ * @stop_seq: the number of the current (or last) stop
+ * @run_seq: the last stop that has ended: threads parked for a stop
+ *	@run_seq or below may run
+ * @stopping: a stop is under way
+ * @roots: the root ranges, @nr_roots of them
+ * @nr_roots: see above
+ * @stop_signal: the signal that stops registered threads, or 0
+ * @pid: the process the heap was created by, for messages
+ * @lock: protects the fields below
+ * @requested: the highest cycle number anyone asked for
+ * @started: cycles begun (the current cycle's number while one runs)
+ * @done: cycles ended, successfully or not
+ * @last_ok: the number of the last cycle that completed
+ * @gogc: pacing, -1 for off
+ * @soft_limit: bytes, 0 for none
+ * @goal: the allocated bytes at which the next cycle starts (U64_MAX: never)
+ * @not_before: jiffies before which a paced cycle may not start (the soft
+ *	limit's cap on the collector's share of time)
+ * @checkmark: every cycle of this heap is checked
+ * @st: the figures GCHEAP_IOC_STATS reports
+ * @grey: the mark stack, @grey_cap entries, @grey_top in use
+ * @grey_cap: see above
+ * @grey_top: see above
+ * @overflow: an object was marked but could not be pushed
+ * @checking: the current marking is checkmark mode's (marks go to cmark)
+ * @marked: bytes marked in the current marking
+ * @cand: candidate pointers read from user memory, @nr_cand of them
+ * @nr_cand: see above
+ * @snap_lock: one fork snapshot at a time
+ * @snap_dst: the heap the next stopped cycle copies this one into, or NULL
+ *	(world_lock)
+ * @snap_ret: the copy's result (world_lock)
+ */
+struct gcheap_collector {
+	struct task_struct *thread;
+	wait_queue_head_t wake;
+	wait_queue_head_t done_wq;
+	struct mutex world_lock;	/* registry, roots, stop state */
+	struct xarray mutators;
+	unsigned int nr_mutators;
+	unsigned int nr_parked;
+	u64 stop_seq;
+	u64 run_seq;
+	bool stopping;
+	struct gcheap_range *roots;
+	unsigned int nr_roots;
+	int stop_signal;
+	pid_t pid;
+	spinlock_t lock;		/* requests, pacing, figures */
+	u64 requested;
+	u64 started;
+	u64 done;
+	u64 last_ok;
+	int gogc;
+	u64 soft_limit;
+	u64 goal;
+	unsigned long not_before;
+	bool checkmark;
+	struct {
+		u64 cycles;
+		u64 marked_bytes;
+		u64 freed_bytes;
+		u64 max_pause_ns;
+		u64 total_pause_ns;
+		u64 last_pause_ns;
+		u64 stop_aborts;
+		u64 checkmark_errors;
+	} st;
+	struct gcheap_grey *grey;
+	unsigned long grey_cap;
+	unsigned long grey_top;
+	bool overflow;
+	bool checking;
+	u64 marked;
+	unsigned long *cand;
+	unsigned int nr_cand;
+	struct mutex snap_lock;		/* one snapshot at a time */
+	struct gcheap_heap *snap_dst;
+	int snap_ret;
+};
+
+/**
  * struct gcheap_heap - one process's heap
  * @ref: held by the file and by each VMA mapping the heap
  * @mm: the process that created the heap (mmgrab); only it may map and use it
@@ -227,6 +336,11 @@ struct gcheap_user;
  * @nr_spans: spans in use
  * @nr_large: large objects
  * @nr_refills: spans installed in slots
+ * @snapshot: a fork snapshot, owned by no process until adopted
+ * @handed_bytes: bytes of the objects that were free when their spans were
+ *	installed in slots and whose spans are still there: with
+ *	@live_bytes, what the pacer counts as allocated
+ * @gc: the collector
  */
 struct gcheap_heap {
 	struct kref ref;
@@ -263,6 +377,9 @@ struct gcheap_heap {
 	atomic64_t nr_spans;
 	atomic64_t nr_large;
 	atomic64_t nr_refills;
+	atomic64_t handed_bytes;
+	bool snapshot;
+	struct gcheap_collector gc;
 };
 
 /**
@@ -295,12 +412,17 @@ extern unsigned int gcheap_max_heap_mb;
 extern unsigned int gcheap_max_user_mb;
 extern unsigned int gcheap_scavenge_delay_ms;
 extern unsigned int gcheap_scavenge_retain_mb;
+extern bool gcheap_checkmark;
+extern unsigned int gcheap_mark_stack;
+extern unsigned int gcheap_stop_timeout_ms;
 extern atomic_long_t gcheap_nr_pages;
 extern atomic_t gcheap_nr_heaps;
 
 /* --- heap.c --- */
 
-struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_create *hc);
+struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_create *hc,
+				    bool snapshot);
+int gcheap_heap_adopt(struct gcheap_heap *heap);
 void gcheap_heap_put(struct gcheap_heap *heap);
 int gcheap_heap_mmap(struct gcheap_heap *heap, struct vm_area_struct *vma);
 void gcheap_heap_stats(struct gcheap_heap *heap, struct gcheap_heap_stats *st);
@@ -323,12 +445,33 @@ void gcheap_span_zero(struct gcheap_heap *heap, unsigned long byte_off,
 void gcheap_span_teardown(struct gcheap_heap *heap);
 void gcheap_span_prefault(struct gcheap_heap *heap, struct gcheap_span *span);
 unsigned long gcheap_scavenge(struct gcheap_heap *heap);
+int gcheap_span_copy_all(struct gcheap_heap *dst, struct gcheap_heap *src);
 
 /* --- cache.c --- */
 
 int gcheap_pcp_init(struct gcheap_heap *heap);
 void gcheap_cache_teardown(struct gcheap_heap *heap);
 int gcheap_cache_op(struct gcheap_heap *heap, struct gcheap_cache_op *op);
+void gcheap_cache_flush(struct gcheap_heap *heap);
+void gcheap_cache_gather(struct gcheap_heap *heap, struct list_head *todo);
+void gcheap_span_put(struct gcheap_heap *heap, struct gcheap_span *span);
+
+/* --- gc.c --- */
+
+int gcheap_gc_init(struct gcheap_heap *heap, const struct gcheap_heap_create *hc);
+int gcheap_gc_start(struct gcheap_heap *heap);
+void gcheap_gc_stop(struct gcheap_heap *heap);
+void gcheap_gc_destroy(struct gcheap_heap *heap);
+void gcheap_gc_note_alloc(struct gcheap_heap *heap);
+int gcheap_gc_thread(struct gcheap_heap *heap, const struct gcheap_thread_reg *tr);
+int gcheap_gc_park(struct gcheap_heap *heap, const struct gcheap_park *p);
+int gcheap_gc_set_roots(struct gcheap_heap *heap, struct gcheap_range *r, unsigned int nr);
+int gcheap_gc_collect(struct gcheap_heap *heap, const struct gcheap_park *p, u64 *cycle);
+int gcheap_gc_set(struct gcheap_heap *heap, unsigned int op, s64 value);
+void gcheap_gc_stats(struct gcheap_heap *heap, struct gcheap_heap_stats *st);
+int gcheap_gc_snapshot(struct gcheap_heap *heap, struct gcheap_heap *dst,
+		       const struct gcheap_park *p);
+bool gcheap_park_valid(const struct gcheap_park *p);
 
 static inline unsigned long gcheap_arena_addr(struct gcheap_heap *heap,
 					      unsigned long page)

@@ -193,6 +193,7 @@ static void gcheap_heap_release(struct kref *ref)
 	struct gcheap_heap *heap = container_of(ref, struct gcheap_heap, ref);
 	unsigned long i;
 
+	gcheap_gc_destroy(heap);
 	cancel_delayed_work_sync(&heap->scavenge);
 	if (heap->pcp)
 		gcheap_cache_teardown(heap);
@@ -231,10 +232,12 @@ static void gcheap_header_fill(struct gcheap_heap *heap)
  * gcheap_heap_new() - a new heap for the calling process
  * @gf: the file it will belong to (not yet published there)
  * @hc: the validated request; the layout is written back into it
+ * @snapshot: a fork snapshot: owned by no process, no collector thread yet
  *
  * Return: the heap with one reference, or an ERR_PTR.
  */
-struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_create *hc)
+struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_create *hc,
+				    bool snapshot)
 {
 	unsigned long arena_pages = DIV_ROUND_UP(hc->arena_bytes, PAGE_SIZE);
 	unsigned long slot_pages, i;
@@ -258,6 +261,10 @@ struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_c
 		atomic_dec(&gcheap_nr_heaps);
 		return ERR_PTR(-ENOMEM);
 	}
+	ret = gcheap_gc_init(heap, hc);
+	if (ret)
+		goto fail;
+	ret = -ENOMEM;
 
 	heap->arena_pages = arena_pages;
 	heap->nr_sc = 2 * gcheap_nr_classes;
@@ -285,8 +292,15 @@ struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_c
 	if (ret)
 		goto fail;
 	heap->mapping = gf->inode->i_mapping;
-	heap->mm = current->mm;
-	mmgrab(heap->mm);
+	heap->snapshot = snapshot;
+	/* A snapshot is no process's until one adopts it. */
+	if (!snapshot) {
+		heap->mm = current->mm;
+		mmgrab(heap->mm);
+		ret = gcheap_gc_start(heap);
+		if (ret)
+			goto fail;
+	}
 
 	hc->map_bytes = (u64)heap->map_pages << PAGE_SHIFT;
 	hc->slots_offset = (u64)heap->slots_pgoff << PAGE_SHIFT;
@@ -300,6 +314,23 @@ struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_c
 fail:
 	gcheap_heap_put(heap);
 	return ERR_PTR(ret);
+}
+
+/**
+ * gcheap_heap_adopt() - make a fork snapshot the calling process's heap
+ * @heap: the snapshot
+ *
+ * Context: the file's lock held.
+ * Return: 0, -EBUSY if it was adopted, or the collector's start error.
+ */
+int gcheap_heap_adopt(struct gcheap_heap *heap)
+{
+	if (READ_ONCE(heap->mm))
+		return -EBUSY;
+	heap->gc.pid = task_tgid_nr(current);
+	mmgrab(current->mm);
+	WRITE_ONCE(heap->mm, current->mm);
+	return gcheap_gc_start(heap);
 }
 
 /* --- the mapping --- */
@@ -355,7 +386,7 @@ static vm_fault_t gcheap_vm_fault(struct vm_fault *vmf)
 	unsigned long idx;
 	struct page *page;
 
-	if (vmf->vma->vm_mm != heap->mm || pgoff >= heap->map_pages)
+	if (vmf->vma->vm_mm != READ_ONCE(heap->mm) || pgoff >= heap->map_pages)
 		return VM_FAULT_SIGBUS;
 	if (pgoff < heap->pagemap_pgoff) {
 		page = heap->meta[pgoff];
@@ -407,7 +438,7 @@ int gcheap_heap_mmap(struct gcheap_heap *heap, struct vm_area_struct *vma)
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
-	if (current->mm != heap->mm)
+	if (current->mm != READ_ONCE(heap->mm))
 		return -EACCES;
 	/* One mapping per heap, for the heap's life. */
 	if (cmpxchg(&heap->vma, NULL, vma))
@@ -438,5 +469,6 @@ void gcheap_heap_stats(struct gcheap_heap *heap, struct gcheap_heap_stats *st)
 	st->spans = atomic64_read(&heap->nr_spans);
 	st->large_objects = atomic64_read(&heap->nr_large);
 	st->refills = atomic64_read(&heap->nr_refills);
+	gcheap_gc_stats(heap, st);
 	memset(st->reserved, 0, sizeof(st->reserved));
 }

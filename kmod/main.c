@@ -38,7 +38,9 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/anon_inodes.h>
 #include <linux/build_bug.h>
+#include <linux/file.h>
 #include <linux/cpumask.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
@@ -69,6 +71,18 @@ unsigned int gcheap_scavenge_retain_mb = 64;
 module_param_named(scavenge_retain_mb, gcheap_scavenge_retain_mb, uint, 0644);
 MODULE_PARM_DESC(scavenge_retain_mb, "Free heap pages above this many MiB go back at once (default 64)");
 
+bool gcheap_checkmark;
+module_param_named(checkmark, gcheap_checkmark, bool, 0644);
+MODULE_PARM_DESC(checkmark, "Check every collection of every heap by marking again from scratch (slow; default off)");
+
+unsigned int gcheap_mark_stack = 16384;
+module_param_named(mark_stack, gcheap_mark_stack, uint, 0644);
+MODULE_PARM_DESC(mark_stack, "Entries of a new heap's mark stack; more objects wait for an overflow pass (default 16384, at least 16)");
+
+unsigned int gcheap_stop_timeout_ms = 10000;
+module_param_named(stop_timeout_ms, gcheap_stop_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(stop_timeout_ms, "A collection is given up when a registered thread has not stopped after this long (default 10000)");
+
 atomic_long_t gcheap_nr_pages = ATOMIC_LONG_INIT(0);
 atomic_t gcheap_nr_heaps = ATOMIC_INIT(0);
 
@@ -77,6 +91,11 @@ static long gcheap_ioc_info(struct gcheap_file *gf, void __user *argp);
 static long gcheap_ioc_heap_create(struct gcheap_file *gf, void __user *argp);
 static long gcheap_ioc_cache(struct gcheap_file *gf, void __user *argp);
 static long gcheap_ioc_stats(struct gcheap_file *gf, void __user *argp);
+static long gcheap_ioc_thread(struct gcheap_file *gf, void __user *argp);
+static long gcheap_ioc_park(struct gcheap_file *gf, void __user *argp);
+static long gcheap_ioc_roots(struct gcheap_file *gf, void __user *argp);
+static long gcheap_ioc_gc(struct gcheap_file *gf, void __user *argp);
+static long gcheap_ioc_fork(struct gcheap_file *gf, void __user *argp);
 
 /*
  * The command table, indexed by _IOC_NR.  A command is known only if its
@@ -93,6 +112,11 @@ static const struct gcheap_ioctl_desc {
 	[_IOC_NR(GCHEAP_IOC_HEAP_CREATE)] = { GCHEAP_IOC_HEAP_CREATE, gcheap_ioc_heap_create },
 	[_IOC_NR(GCHEAP_IOC_CACHE)] = { GCHEAP_IOC_CACHE, gcheap_ioc_cache },
 	[_IOC_NR(GCHEAP_IOC_STATS)] = { GCHEAP_IOC_STATS, gcheap_ioc_stats },
+	[_IOC_NR(GCHEAP_IOC_THREAD)] = { GCHEAP_IOC_THREAD, gcheap_ioc_thread },
+	[_IOC_NR(GCHEAP_IOC_PARK)] = { GCHEAP_IOC_PARK, gcheap_ioc_park },
+	[_IOC_NR(GCHEAP_IOC_ROOTS)] = { GCHEAP_IOC_ROOTS, gcheap_ioc_roots },
+	[_IOC_NR(GCHEAP_IOC_GC)] = { GCHEAP_IOC_GC, gcheap_ioc_gc },
+	[_IOC_NR(GCHEAP_IOC_FORK)] = { GCHEAP_IOC_FORK, gcheap_ioc_fork },
 };
 
 static u64 gcheap_ioctl_mask(void)
@@ -169,7 +193,13 @@ static long gcheap_ioc_heap_create(struct gcheap_file *gf, void __user *argp)
 
 	if (copy_from_user(&hc, argp, sizeof(hc)))
 		return -EFAULT;
-	if (hc.flags || hc.pad || !hc.arena_bytes)
+	if ((hc.flags & ~GCHEAP_HEAP_FLAGS_ALL) || hc.pad || !hc.arena_bytes)
+		return -EINVAL;
+	if (hc.flags & GCHEAP_HEAP_GOGC ?
+	    hc.gogc < GCHEAP_GOGC_OFF || hc.gogc > GCHEAP_GOGC_MAX : hc.gogc)
+		return -EINVAL;
+	/* Only a real-time signal: the standard ones all mean something. */
+	if (hc.stop_signal && (hc.stop_signal < SIGRTMIN || hc.stop_signal > SIGRTMAX))
 		return -EINVAL;
 	if (hc.arena_bytes > (u64)READ_ONCE(gcheap_max_heap_mb) << 20)
 		return -EINVAL;
@@ -177,7 +207,7 @@ static long gcheap_ioc_heap_create(struct gcheap_file *gf, void __user *argp)
 	if (smp_load_acquire(&gf->heap))
 		return -EEXIST;
 
-	heap = gcheap_heap_new(gf, &hc);
+	heap = gcheap_heap_new(gf, &hc, false);
 	if (IS_ERR(heap))
 		return PTR_ERR(heap);
 	/* As for the handshake: reply first, then publish. */
@@ -205,7 +235,7 @@ static struct gcheap_heap *gcheap_file_heap(struct gcheap_file *gf, bool need_ma
 
 	if (!heap)
 		return ERR_PTR(-ENODEV);
-	if (current->mm != heap->mm)
+	if (current->mm != READ_ONCE(heap->mm))
 		return ERR_PTR(-EACCES);
 	/* Pairs with smp_store_release() in gcheap_heap_mmap(). */
 	if (need_map && !smp_load_acquire(&heap->mapped))
@@ -286,6 +316,220 @@ static long gcheap_ioc_stats(struct gcheap_file *gf, void __user *argp)
 	return 0;
 }
 
+static long gcheap_ioc_thread(struct gcheap_file *gf, void __user *argp)
+{
+	struct gcheap_thread_reg tr;
+	struct gcheap_heap *heap;
+
+	if (copy_from_user(&tr, argp, sizeof(tr)))
+		return -EFAULT;
+	if (tr.pad)
+		return -EINVAL;
+	switch (tr.op) {
+	case GCHEAP_THREAD_REGISTER:
+		if (tr.stack_lo >= tr.stack_hi ||
+		    !access_ok(u64_to_user_ptr(tr.stack_lo), tr.stack_hi - tr.stack_lo))
+			return -EINVAL;
+		break;
+	case GCHEAP_THREAD_UNREGISTER:
+		if (tr.stack_lo || tr.stack_hi)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	heap = gcheap_file_heap(gf, false);
+	if (IS_ERR(heap))
+		return PTR_ERR(heap);
+	return gcheap_gc_thread(heap, &tr);
+}
+
+static long gcheap_ioc_park(struct gcheap_file *gf, void __user *argp)
+{
+	struct gcheap_heap *heap;
+	struct gcheap_park p;
+
+	if (copy_from_user(&p, argp, sizeof(p)))
+		return -EFAULT;
+	if (!gcheap_park_valid(&p))
+		return -EINVAL;
+	heap = gcheap_file_heap(gf, false);
+	if (IS_ERR(heap))
+		return PTR_ERR(heap);
+	return gcheap_gc_park(heap, &p);
+}
+
+static long gcheap_ioc_roots(struct gcheap_file *gf, void __user *argp)
+{
+	struct gcheap_range *r = NULL;
+	struct gcheap_heap *heap;
+	struct gcheap_roots rt;
+	u32 i;
+
+	if (copy_from_user(&rt, argp, sizeof(rt)))
+		return -EFAULT;
+	if (rt.flags || rt.nr > GCHEAP_ROOTS_MAX)
+		return -EINVAL;
+	heap = gcheap_file_heap(gf, false);
+	if (IS_ERR(heap))
+		return PTR_ERR(heap);
+	if (rt.nr) {
+		r = memdup_user(u64_to_user_ptr(rt.ranges), rt.nr * sizeof(*r));
+		if (IS_ERR(r))
+			return PTR_ERR(r);
+	}
+	for (i = 0; i < rt.nr; i++) {
+		if (!r[i].len || r[i].start + r[i].len < r[i].start ||
+		    !access_ok(u64_to_user_ptr(r[i].start), r[i].len)) {
+			kfree(r);
+			return -EINVAL;
+		}
+	}
+	return gcheap_gc_set_roots(heap, r, rt.nr);
+}
+
+static bool gcheap_park_zero(const struct gcheap_park *p)
+{
+	return !p->sp && !p->regs && !p->regs_len && !p->flags && !p->extra &&
+	       !p->extra_len && !p->pad;
+}
+
+static long gcheap_ioc_gc(struct gcheap_file *gf, void __user *argp)
+{
+	struct gcheap_heap *heap;
+	struct gcheap_gc g;
+	long ret;
+
+	if (copy_from_user(&g, argp, sizeof(g)))
+		return -EFAULT;
+	if (g.flags || g.cycle)
+		return -EINVAL;
+	switch (g.op) {
+	case GCHEAP_GC_COLLECT:
+		if (g.value || !gcheap_park_valid(&g.park))
+			return -EINVAL;
+		break;
+	case GCHEAP_GC_SET_GOGC:
+		if (g.value < GCHEAP_GOGC_OFF || g.value > GCHEAP_GOGC_MAX ||
+		    !gcheap_park_zero(&g.park))
+			return -EINVAL;
+		break;
+	case GCHEAP_GC_SET_SOFT_LIMIT:
+		if (g.value < 0 || !gcheap_park_zero(&g.park))
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	heap = gcheap_file_heap(gf, g.op == GCHEAP_GC_COLLECT);
+	if (IS_ERR(heap))
+		return PTR_ERR(heap);
+	if (g.op != GCHEAP_GC_COLLECT)
+		return gcheap_gc_set(heap, g.op, g.value);
+	ret = gcheap_gc_collect(heap, &g.park, &g.cycle);
+	if (ret)
+		return ret;
+	return copy_to_user(argp, &g, sizeof(g)) ? -EFAULT : 0;
+}
+
+static const struct file_operations gcheap_fops;
+static struct gcheap_file *gcheap_file_alloc(void);
+static void gcheap_file_free(struct gcheap_file *gf);
+
+/*
+ * A fork snapshot of @heap in a new file, as a new descriptor (installed
+ * only once the reply is written).
+ */
+static long gcheap_fork_snapshot(struct gcheap_heap *heap, struct gcheap_fork *fk,
+				 void __user *argp)
+{
+	struct gcheap_heap_create hc = {
+		.arena_bytes = (u64)heap->arena_pages << PAGE_SHIFT,
+		.flags = GCHEAP_HEAP_GOGC | (heap->gc.checkmark ? GCHEAP_HEAP_CHECKMARK : 0),
+		.gogc = READ_ONCE(heap->gc.gogc),
+		.soft_limit_bytes = READ_ONCE(heap->gc.soft_limit),
+		.stop_signal = heap->gc.stop_signal,
+	};
+	struct gcheap_heap *copy;
+	struct gcheap_file *gf;
+	struct file *file;
+	long ret;
+	int fd;
+
+	gf = gcheap_file_alloc();
+	if (IS_ERR(gf))
+		return PTR_ERR(gf);
+	gf->api_done = true;
+	copy = gcheap_heap_new(gf, &hc, true);
+	if (IS_ERR(copy)) {
+		gcheap_file_free(gf);
+		return PTR_ERR(copy);
+	}
+	gf->heap = copy;
+	ret = gcheap_gc_snapshot(heap, copy, &fk->park);
+	if (ret)
+		goto fail;
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		ret = fd;
+		goto fail;
+	}
+	file = anon_inode_getfile("[gcheap]", &gcheap_fops, gf, O_RDWR);
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		ret = PTR_ERR(file);
+		goto fail;
+	}
+	/* From here on the file owns gf. */
+	file->f_mapping = gf->inode->i_mapping;
+	fk->fd = fd;
+	if (copy_to_user(argp, fk, sizeof(*fk))) {
+		put_unused_fd(fd);
+		fput(file);
+		return -EFAULT;
+	}
+	fd_install(fd, file);
+	return 0;
+fail:
+	gcheap_file_free(gf);
+	return ret;
+}
+
+static long gcheap_ioc_fork(struct gcheap_file *gf, void __user *argp)
+{
+	struct gcheap_heap *heap;
+	struct gcheap_fork fk;
+	long ret;
+
+	if (copy_from_user(&fk, argp, sizeof(fk)))
+		return -EFAULT;
+	if (fk.flags || fk.pad || fk.fd != -1)
+		return -EINVAL;
+	switch (fk.op) {
+	case GCHEAP_FORK_SNAPSHOT:
+		if (!gcheap_park_valid(&fk.park))
+			return -EINVAL;
+		heap = gcheap_file_heap(gf, true);
+		if (IS_ERR(heap))
+			return PTR_ERR(heap);
+		if (heap->snapshot && !READ_ONCE(heap->mapped))
+			return -EINVAL;
+		return gcheap_fork_snapshot(heap, &fk, argp);
+	case GCHEAP_FORK_ADOPT:
+		if (!gcheap_park_zero(&fk.park))
+			return -EINVAL;
+		/* Pairs with smp_store_release() in gcheap_ioc_heap_create(). */
+		heap = smp_load_acquire(&gf->heap);
+		if (!heap || !heap->snapshot)
+			return -ENODEV;
+		mutex_lock(&gf->lock);
+		ret = gcheap_heap_adopt(heap);
+		mutex_unlock(&gf->lock);
+		return ret;
+	}
+	return -EINVAL;
+}
+
 static int gcheap_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct gcheap_file *gf = file->private_data;
@@ -316,39 +560,54 @@ static long gcheap_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	return gcheap_ioctls[nr].fn(gf, (void __user *)arg);
 }
 
-static int gcheap_open(struct inode *inode, struct file *file)
+static struct gcheap_file *gcheap_file_alloc(void)
 {
 	struct gcheap_file *gf;
 
 	gf = kzalloc(sizeof(*gf), GFP_KERNEL_ACCOUNT);
 	if (!gf)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	/*
 	 * A private address space per open file, so that a heap's VMA is
 	 * found by unmap_mapping_range() on that heap alone.
 	 */
 	gf->inode = gcheap_inode_alloc();
 	if (IS_ERR(gf->inode)) {
-		int ret = PTR_ERR(gf->inode);
+		struct inode *err = gf->inode;
 
 		kfree(gf);
-		return ret;
+		return ERR_CAST(err);
 	}
-	file->f_mapping = gf->inode->i_mapping;
 	mutex_init(&gf->lock);
+	return gf;
+}
+
+static void gcheap_file_free(struct gcheap_file *gf)
+{
+	if (gf->heap) {
+		/* Nothing can ask the heap for a collection any more. */
+		gcheap_gc_stop(gf->heap);
+		gcheap_heap_put(gf->heap);
+	}
+	gcheap_inode_free(gf->inode);
+	mutex_destroy(&gf->lock);
+	kfree(gf);
+}
+
+static int gcheap_open(struct inode *inode, struct file *file)
+{
+	struct gcheap_file *gf = gcheap_file_alloc();
+
+	if (IS_ERR(gf))
+		return PTR_ERR(gf);
+	file->f_mapping = gf->inode->i_mapping;
 	file->private_data = gf;
 	return 0;
 }
 
 static int gcheap_release(struct inode *inode, struct file *file)
 {
-	struct gcheap_file *gf = file->private_data;
-
-	if (gf->heap)
-		gcheap_heap_put(gf->heap);
-	gcheap_inode_free(gf->inode);
-	mutex_destroy(&gf->lock);
-	kfree(gf);
+	gcheap_file_free(file->private_data);
 	return 0;
 }
 
@@ -379,10 +638,16 @@ static void __init gcheap_build_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct gcheap_slot) != 256);
 	BUILD_BUG_ON(PAGE_SIZE % sizeof(struct gcheap_slot));
 	BUILD_BUG_ON(sizeof(struct gcheap_pageinfo) != 8);
-	BUILD_BUG_ON(sizeof(struct gcheap_heap_create) != 64);
+	BUILD_BUG_ON(sizeof(struct gcheap_heap_create) != 80);
+	BUILD_BUG_ON(sizeof(struct gcheap_thread_reg) != 24);
+	BUILD_BUG_ON(sizeof(struct gcheap_park) != 40);
+	BUILD_BUG_ON(sizeof(struct gcheap_range) != 16);
+	BUILD_BUG_ON(sizeof(struct gcheap_roots) != 16);
+	BUILD_BUG_ON(sizeof(struct gcheap_gc) != 64);
+	BUILD_BUG_ON(sizeof(struct gcheap_fork) != 56);
 	BUILD_BUG_ON(sizeof(struct gcheap_cache_op) != 32);
 	BUILD_BUG_ON(sizeof(struct gcheap_cache) != 24);
-	BUILD_BUG_ON(sizeof(struct gcheap_heap_stats) != 96);
+	BUILD_BUG_ON(sizeof(struct gcheap_heap_stats) != 168);
 	BUILD_BUG_ON(ARRAY_SIZE(gcheap_ioctls) > 64);
 }
 

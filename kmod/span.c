@@ -371,3 +371,114 @@ void gcheap_span_teardown(struct gcheap_heap *heap)
 		gcheap_page_free(heap, page);
 	xa_destroy(&heap->pages);
 }
+
+/* Copy one span of @src, with the objects @alloc says, into @dst. */
+static int gcheap_span_copy(struct gcheap_heap *dst, struct gcheap_heap *src,
+			    const struct gcheap_span *span, const u64 *alloc,
+			    unsigned int n)
+{
+	struct gcheap_span *copy;
+	unsigned long i;
+	u32 kind;
+
+	copy = kmem_cache_zalloc(gcheap_span_cache, GFP_KERNEL_ACCOUNT);
+	if (!copy)
+		return -ENOMEM;
+	spin_lock_init(&copy->lock);
+	INIT_LIST_HEAD(&copy->node);
+	copy->start = span->start;
+	copy->npages = span->npages;
+	copy->sc = span->sc;
+	copy->large = span->large;
+	copy->elem_size = span->elem_size;
+	copy->nobjs = span->nobjs;
+	copy->nalloc = n;
+	copy->state = GCHEAP_SPAN_TRANSIT;
+	memcpy(copy->alloc, alloc, sizeof(copy->alloc));
+	kind = span->large ? GCHEAP_PAGE_LARGE | (span->sc & 1 ? GCHEAP_PAGE_NOSCAN : 0) |
+			     span->npages : span->sc + 1;
+
+	/* Pages that made it in are freed with @dst if anything fails. */
+	for (i = span->start; i < span->start + span->npages; i++) {
+		struct page *page = gcheap_page_alloc(dst);
+
+		if (!page)
+			goto fail;
+		copy_highpage(page, xa_load(&src->pages, i));
+		if (xa_err(xa_store(&dst->pages, i, page, GFP_KERNEL_ACCOUNT))) {
+			gcheap_page_free(dst, page);
+			goto fail;
+		}
+		dst->nr_resident++;
+	}
+	for (i = 0; i < span->npages; i++) {
+		struct gcheap_pageinfo *pi = gcheap_pageinfo(dst, span->start + i);
+
+		if (!pi || xa_err(xa_store(&dst->spans, span->start + i, copy,
+					   GFP_KERNEL_ACCOUNT)))
+			goto fail_spans;
+		gcheap_pageinfo_set(pi, i, kind);
+	}
+	bitmap_set(dst->used, span->start, span->npages);
+	atomic64_inc(&dst->nr_spans);
+	atomic64_add((u64)n * span->elem_size, &dst->live_bytes);
+	if (span->large) {
+		atomic64_inc(&dst->nr_large);
+		copy->state = GCHEAP_SPAN_LARGE;
+	} else {
+		gcheap_span_put(dst, copy);
+	}
+	return 0;
+
+fail_spans:
+	while (i--)
+		xa_erase(&dst->spans, span->start + i);
+fail:
+	kmem_cache_free(gcheap_span_cache, copy);
+	return -ENOMEM;
+}
+
+/**
+ * gcheap_span_copy_all() - copy every allocated object of @src into @dst
+ * @dst: a new heap of @src's layout that nothing else uses yet
+ * @src: the heap, with its world stopped and its CPU slots emptied
+ *
+ * Spans are copied page for page to the same places, so every pointer
+ * into @src's arena is the same pointer into @dst's once it is mapped at
+ * the same address.  Objects a thread's slot holds count as allocated
+ * (whether that thread allocated them is in its own memory); spans with
+ * nothing allocated, free pages and the slots are not copied.
+ *
+ * Return: 0 or -ENOMEM (@dst then holds part of the copy; drop it).
+ */
+int gcheap_span_copy_all(struct gcheap_heap *dst, struct gcheap_heap *src)
+{
+	u64 alloc[GCHEAP_SLOT_WORDS];
+	struct gcheap_span *span;
+	unsigned long idx;
+	int ret = 0;
+
+	mutex_lock(&src->mheap_lock);
+	xa_for_each(&src->spans, idx, span) {
+		unsigned int w, n = 0;
+
+		/* A large object still being made is no one's yet. */
+		if (idx != span->start ||
+		    (span->large && span->state != GCHEAP_SPAN_LARGE))
+			continue;
+		spin_lock(&span->lock);
+		for (w = 0; w < GCHEAP_SLOT_WORDS; w++) {
+			alloc[w] = span->alloc[w] | (span->handed[w] & ~span->freed[w]);
+			n += hweight64(alloc[w]);
+		}
+		spin_unlock(&span->lock);
+		if (!n)
+			continue;
+		ret = gcheap_span_copy(dst, src, span, alloc, n);
+		if (ret)
+			break;
+		cond_resched();
+	}
+	mutex_unlock(&src->mheap_lock);
+	return ret;
+}

@@ -21,6 +21,7 @@
  * mapping: they make no system call either.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,7 +35,9 @@
 
 struct gcheap_state gcheap_g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.roots_lock = PTHREAD_MUTEX_INITIALIZER,
 	.fd = -1,
+	.fork_fd = -1,
 };
 
 #define DEFAULT_HEAP_BYTES	(1ull << 30)
@@ -54,6 +57,67 @@ static uint64_t env_heap_bytes(void)
 	return mb << 20;
 }
 
+/* GCHEAP_GOGC: a percentage or "off"; false when unset or malformed. */
+static bool env_gogc(int32_t *gogc)
+{
+	const char *s = getenv("GCHEAP_GOGC");
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return false;
+	if (!strcmp(s, "off")) {
+		*gogc = GCHEAP_GOGC_OFF;
+		return true;
+	}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > GCHEAP_GOGC_MAX)
+		return false;
+	*gogc = (int32_t)v;
+	return true;
+}
+
+/* GCHEAP_MEMLIMIT: bytes, with an optional KiB, MiB or GiB suffix. */
+static uint64_t env_memlimit(void)
+{
+	const char *s = getenv("GCHEAP_MEMLIMIT");
+	unsigned long long v;
+	unsigned int shift = 0;
+	char *end;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return 0;
+	if (!strcmp(end, "KiB"))
+		shift = 10;
+	else if (!strcmp(end, "MiB"))
+		shift = 20;
+	else if (!strcmp(end, "GiB"))
+		shift = 30;
+	else if (*end)
+		return 0;
+	if (v > (UINT64_MAX >> 1) >> shift)
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+static int env_int(const char *name, int def)
+{
+	const char *s = getenv(name);
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return def;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno || *end || v < 0 || v > 1024 ? def : (int)v;
+}
+
 static bool env_rseq_disabled(void)
 {
 	const char *s = getenv("GCHEAP_RSEQ");
@@ -61,26 +125,114 @@ static bool env_rseq_disabled(void)
 	return s && !strcmp(s, "0");
 }
 
+/* The heap-creation request a configuration (and the environment) asks for. */
+static void create_request(const struct gcheap_config *cfg, uint64_t bytes,
+			   struct gcheap_heap_create *hc)
+{
+	int32_t gogc;
+
+	memset(hc, 0, sizeof(*hc));
+	hc->arena_bytes = bytes;
+	if (cfg && (cfg->flags & GCHEAP_CONFIG_GOGC)) {
+		hc->flags |= GCHEAP_HEAP_GOGC;
+		hc->gogc = cfg->gogc;
+	} else if (env_gogc(&gogc)) {
+		hc->flags |= GCHEAP_HEAP_GOGC;
+		hc->gogc = gogc;
+	}
+	if ((cfg && (cfg->flags & GCHEAP_CONFIG_CHECKMARK)) || env_int("GCHEAP_CHECKMARK", 0) == 1)
+		hc->flags |= GCHEAP_HEAP_CHECKMARK;
+	hc->soft_limit_bytes = cfg && cfg->soft_limit_bytes ? cfg->soft_limit_bytes :
+			       env_memlimit();
+	hc->stop_signal = gcheap_g.stop_signal;
+}
+
 /*
- * In a fork() child: the heap is the parent's and its mapping was not
- * copied (the module refuses to share it), so forget it all; the child's
- * first allocation sets up a heap of its own.  Only the forking thread
- * exists in the child, and the lock may have been held by another.
+ * fork().  The heap's mapping is not inherited (the module maps a heap into
+ * one process only), so the child gets a copy: just before fork() the
+ * parent asks the module for a snapshot of its heap (GCHEAP_FORK_SNAPSHOT:
+ * a collection that, with the world stopped, copies every live object into
+ * a new heap behind a new descriptor), the child adopts that heap and maps
+ * it at the parent's address, and the parent closes its descriptor.  The
+ * child then sees every object as it was, at the same address.
+ */
+static void atfork_prepare(void)
+{
+	struct gcheap_thread *t = gcheap_thread_self(false);
+	struct gcheap_fork fk;
+
+	gcheap_g.fork_fd = -1;
+	if (!__atomic_load_n(&gcheap_g.ready, __ATOMIC_ACQUIRE))
+		return;
+	if (t)
+		gcheap_flush_frees(t);
+	gcheap_roots_sync();
+	if (!gcheap_snapshot_now(&fk))
+		gcheap_g.fork_fd = fk.fd;
+}
+
+static void atfork_parent(void)
+{
+	if (gcheap_g.fork_fd >= 0)
+		gcheap_prim_close(gcheap_g.fork_fd);
+	gcheap_g.fork_fd = -1;
+}
+
+/* Make the snapshot the child's heap, mapped where the parent's was. */
+static int adopt_snapshot(int fd)
+{
+	struct gcheap_fork fk;
+	void *map;
+
+	memset(&fk, 0, sizeof(fk));
+	fk.op = GCHEAP_FORK_ADOPT;
+	fk.fd = -1;
+	if (gcheap_prim_fork(fd, &fk))
+		return -1;
+	map = mmap(gcheap_g.map, gcheap_g.map_bytes, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (map == MAP_FAILED)
+		return -1;
+	if (map != gcheap_g.map) {
+		munmap(map, gcheap_g.map_bytes);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * In the child, only the forking thread exists, and a lock may have been
+ * held by another thread.  With the snapshot adopted, the heap goes on
+ * where it was; without one (the snapshot failed), the child forgets the
+ * heap and its first allocation sets up a heap of its own.
  */
 static void atfork_child(void)
 {
 	struct gcheap_thread *t = gcheap_thread_self(false);
+	int snap = gcheap_g.fork_fd;
 
+	/* Its slots name the parent's spans; its frees were done before. */
 	if (t)
 		gcheap_thread_forget(t);
+	gcheap_g.threads = NULL;
+	gcheap_g.starting = NULL;
+	gcheap_g.fork_fd = -1;
+	pthread_mutex_init(&gcheap_g.lock, NULL);
+	pthread_mutex_init(&gcheap_g.roots_lock, NULL);
 	if (gcheap_g.fd >= 0)
 		gcheap_prim_close(gcheap_g.fd);
 	gcheap_g.fd = -1;
+	if (snap >= 0 && !adopt_snapshot(snap)) {
+		gcheap_g.fd = snap;
+		gcheap_roots_sync();
+		gcheap_register_thread();
+		return;
+	}
+	if (snap >= 0)
+		gcheap_prim_close(snap);
 	__atomic_store_n(&gcheap_g.fast, false, __ATOMIC_RELAXED);
 	__atomic_store_n(&gcheap_g.ready, 0, __ATOMIC_RELAXED);
 	gcheap_g.map = NULL;
-	gcheap_g.threads = NULL;
-	pthread_mutex_init(&gcheap_g.lock, NULL);
 }
 
 /* Called with gcheap_g.lock held. */
@@ -95,14 +247,25 @@ static int heap_setup(const struct gcheap_config *cfg)
 	int fd, ret;
 
 	bytes = cfg && cfg->heap_bytes ? cfg->heap_bytes : env_heap_bytes();
+	gcheap_g.stop_signal = cfg && cfg->stop_signal ? cfg->stop_signal :
+			       env_int("GCHEAP_STOP_SIGNAL", SIGRTMAX - 3);
+	if (gcheap_g.stop_signal < SIGRTMIN || gcheap_g.stop_signal > SIGRTMAX)
+		return -EINVAL;
 	fd = gcheap_prim_open_api(&api);
 	if (fd < 0)
 		return fd;
-	ret = gcheap_prim_heap_create(fd, bytes, &hc);
+	create_request(cfg, bytes, &hc);
+	ret = gcheap_prim_heap_create(fd, &hc);
 	/* A default above the module's max_heap_mb: settle for less. */
-	if (ret == -EINVAL && !(cfg && cfg->heap_bytes))
-		for (bytes /= 2; ret == -EINVAL && bytes >= (64u << 20); bytes /= 2)
-			ret = gcheap_prim_heap_create(fd, bytes, &hc);
+	if (ret == -EINVAL && !(cfg && cfg->heap_bytes)) {
+		for (bytes /= 2; ret == -EINVAL && bytes >= (64u << 20); bytes /= 2) {
+			create_request(cfg, bytes, &hc);
+			ret = gcheap_prim_heap_create(fd, &hc);
+		}
+	}
+	if (ret)
+		goto fail;
+	ret = gcheap_stop_install(gcheap_g.stop_signal);
 	if (ret)
 		goto fail;
 	ret = gcheap_prim_map(fd, hc.map_bytes, &map);
@@ -139,7 +302,7 @@ static int heap_setup(const struct gcheap_config *cfg)
 	gcheap_g.rseq_offset = __rseq_offset;
 	gcheap_threads_init();
 	if (!gcheap_g.atfork_done) {
-		pthread_atfork(NULL, NULL, atfork_child);
+		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 		gcheap_g.atfork_done = true;
 	}
 	__atomic_store_n(&gcheap_g.ready, 1, __ATOMIC_RELEASE);
@@ -153,14 +316,19 @@ fail:
 
 GCHEAP_EXPORT int gcheap_init(const struct gcheap_config *config)
 {
-	int ret, i;
+	int ret;
 
 	if (config) {
-		if (config->flags & ~GCHEAP_CONFIG_NO_RSEQ)
+		if (config->flags & ~(GCHEAP_CONFIG_NO_RSEQ | GCHEAP_CONFIG_GOGC |
+				      GCHEAP_CONFIG_CHECKMARK) || config->reserved)
 			return -EINVAL;
-		for (i = 0; i < 5; i++)
-			if (config->reserved[i])
-				return -EINVAL;
+		if (config->flags & GCHEAP_CONFIG_GOGC ?
+		    config->gogc < GCHEAP_GOGC_OFF || config->gogc > GCHEAP_GOGC_MAX :
+		    config->gogc != 0)
+			return -EINVAL;
+		if (config->stop_signal &&
+		    (config->stop_signal < SIGRTMIN || config->stop_signal > SIGRTMAX))
+			return -EINVAL;
 	}
 	pthread_mutex_lock(&gcheap_g.lock);
 	if (gcheap_g.ready) {
@@ -176,10 +344,13 @@ GCHEAP_EXPORT int gcheap_init(const struct gcheap_config *config)
 		}
 	}
 	pthread_mutex_unlock(&gcheap_g.lock);
-	/* The main thread is registered at set-up, once the lock is free. */
-	if (!ret && getpid() == (pid_t)syscall(SYS_gettid))
+	if (ret)
+		return ret;
+	/* The roots, and the main thread, once the lock is free. */
+	gcheap_roots_sync();
+	if (getpid() == (pid_t)syscall(SYS_gettid))
 		gcheap_register_thread();
-	return ret;
+	return 0;
 }
 
 /* The heap is set up (with defaults if need be): 0 or -errno. */
@@ -197,6 +368,19 @@ static struct gcheap_slot *cpu_slot(uint32_t cpu, unsigned int sc)
 {
 	return (struct gcheap_slot *)(gcheap_g.slots + (size_t)cpu * gcheap_g.cpu_stride +
 				      sc * sizeof(struct gcheap_slot));
+}
+
+/*
+ * The heap is at its limit (or the user's): a full collection before the
+ * allocation fails.  0 when it ran.
+ */
+static int collect_for_memory(void)
+{
+	struct gcheap_thread *t = gcheap_thread_self(false);
+
+	if (t)
+		gcheap_flush_frees(t);
+	return gcheap_collect_now();
 }
 
 static int refill(unsigned int op, unsigned int sc, struct gcheap_slot *slot)
@@ -298,7 +482,8 @@ static void *alloc_thread(unsigned int sc)
 			return (void *)(uintptr_t)(s->base + ((uint64_t)w * 64 +
 				__builtin_ctzll(bits)) * s->size);
 		}
-		if (refill(GCHEAP_OP_REFILL_THREAD, sc, s))
+		if (refill(GCHEAP_OP_REFILL_THREAD, sc, s) &&
+		    (collect_for_memory() || refill(GCHEAP_OP_REFILL_THREAD, sc, s)))
 			return NULL;
 	}
 }
@@ -309,8 +494,17 @@ static void *alloc_large(size_t size, bool noscan)
 		.op = GCHEAP_OP_ALLOC_LARGE, .cls = noscan, .arg = size,
 	};
 
-	if (gcheap_prim_cache(gcheap_g.fd, &o, 1) || o.error)
-		return NULL;
+	if (gcheap_prim_cache(gcheap_g.fd, &o, 1) || o.error) {
+		/* At the heap's limit: collect, then try once more. */
+		if (o.error != -ENOMEM || collect_for_memory())
+			return NULL;
+		memset(&o, 0, sizeof(o));
+		o.op = GCHEAP_OP_ALLOC_LARGE;
+		o.cls = noscan;
+		o.arg = size;
+		if (gcheap_prim_cache(gcheap_g.fd, &o, 1) || o.error)
+			return NULL;
+	}
 	return (void *)(uintptr_t)o.result;
 }
 
@@ -335,7 +529,8 @@ static __attribute__((noinline)) void *alloc_small_slow(unsigned int sc)
 	}
 	while (!(p = cpu_try(sc))) {
 		/* Empty: refill it.  Otherwise the sequence was interrupted. */
-		if (cpu_slot_empty(sc) && refill(GCHEAP_OP_REFILL, sc, NULL))
+		if (cpu_slot_empty(sc) && refill(GCHEAP_OP_REFILL, sc, NULL) &&
+		    (collect_for_memory() || refill(GCHEAP_OP_REFILL, sc, NULL)))
 			break;
 	}
 out:
@@ -376,6 +571,11 @@ static inline __attribute__((always_inline)) void *alloc(size_t size, bool nosca
 }
 
 GCHEAP_EXPORT void *gcheap_alloc(size_t size)
+{
+	return alloc(size, false);
+}
+
+void *gcheap_alloc_internal(size_t size)
 {
 	return alloc(size, false);
 }
@@ -472,7 +672,13 @@ GCHEAP_EXPORT void gcheap_free(void *ptr)
 	if (!t)
 		return;
 	t->frees[t->nfree++] = (uintptr_t)ptr;
-	if (t->nfree == GCHEAP_FREE_BATCH)
+	/*
+	 * A registered thread's batch is a root while it waits (the stop
+	 * handler names it), so the object cannot be collected and handed
+	 * out again before the free is carried out.  Nobody scans an
+	 * unregistered thread's batch: free at once.
+	 */
+	if (t->nfree == GCHEAP_FREE_BATCH || !t->registered)
 		gcheap_flush_frees(t);
 }
 
@@ -519,6 +725,16 @@ GCHEAP_EXPORT int gcheap_stats(struct gcheap_stats *stats)
 	stats->spans = st.spans;
 	stats->large_objects = st.large_objects;
 	stats->refills = st.refills;
+	stats->gc_cycles = st.cycles;
+	stats->marked_bytes = st.marked_bytes;
+	stats->freed_bytes = st.freed_bytes;
+	stats->next_gc_bytes = st.next_gc_bytes;
+	stats->max_pause_ns = st.max_pause_ns;
+	stats->total_pause_ns = st.total_pause_ns;
+	stats->last_pause_ns = st.last_pause_ns;
+	stats->stop_aborts = st.stop_aborts;
+	stats->checkmark_errors = st.checkmark_errors;
+	stats->threads = st.threads;
 	if (thread_uses_rseq())
 		stats->flags |= GCHEAP_STATS_PERCPU;
 	return gcheap_roots_stats(&stats->root_ranges, &stats->root_bytes);

@@ -27,7 +27,8 @@
 /**
  * struct gcheap_thread - what the library knows of one thread
  * @next: on gcheap_g.threads while registered
- * @registered: by gcheap_register_thread() or the pthread_create wrapper
+ * @registered: by gcheap_register_thread() or the pthread_create wrapper;
+ *	the module knows the thread (and stops it for collections)
  * @tid: the kernel thread id
  * @stack_lo: lowest address of the thread's stack
  * @stack_hi: one past its highest address
@@ -84,6 +85,22 @@ struct gcheap_state {
 	struct gcheap_thread *threads;
 	struct gcheap_root *roots;
 	pthread_key_t thread_key;
+	int stop_signal;
+	pthread_mutex_t roots_lock;	/* one root-set update at a time */
+	struct gcheap_start *starting;	/* threads not yet registered */
+	int fork_fd;			/* the snapshot for a fork() child */
+};
+
+/*
+ * A thread pthread_create() is starting: its argument may be the only
+ * pointer to an object, so the record is a heap object reachable from
+ * gcheap_g (a root) until the thread has registered.
+ */
+struct gcheap_start {
+	struct gcheap_start *next;
+	void *(*fn)(void *);
+	void *arg;
+	bool gc;			/* from the heap, not malloc */
 };
 
 extern struct gcheap_state gcheap_g GCHEAP_HIDDEN;
@@ -95,6 +112,11 @@ void gcheap_thread_forget(struct gcheap_thread *t) GCHEAP_HIDDEN;
 void gcheap_flush_frees(struct gcheap_thread *t) GCHEAP_HIDDEN;
 void gcheap_threads_init(void) GCHEAP_HIDDEN;
 int gcheap_roots_stats(uint64_t *ranges, uint64_t *bytes) GCHEAP_HIDDEN;
+int gcheap_roots_sync(void) GCHEAP_HIDDEN;
+int gcheap_stop_install(int sig) GCHEAP_HIDDEN;
+int gcheap_collect_now(void) GCHEAP_HIDDEN;
+int gcheap_snapshot_now(struct gcheap_fork *fk) GCHEAP_HIDDEN;
+void *gcheap_alloc_internal(size_t size) GCHEAP_HIDDEN;
 int gcheap_create_thread(int (*real)(pthread_t *, const pthread_attr_t *,
 				     void *(*)(void *), void *),
 			 pthread_t *thread, const pthread_attr_t *attr,

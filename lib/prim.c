@@ -60,10 +60,8 @@ int gcheap_prim_info(int fd, struct gcheap_info *info)
 	return prim_ioctl(fd, GCHEAP_IOC_INFO, info);
 }
 
-int gcheap_prim_heap_create(int fd, uint64_t arena_bytes, struct gcheap_heap_create *hc)
+int gcheap_prim_heap_create(int fd, struct gcheap_heap_create *hc)
 {
-	memset(hc, 0, sizeof(*hc));
-	hc->arena_bytes = arena_bytes;
 	return prim_ioctl(fd, GCHEAP_IOC_HEAP_CREATE, hc);
 }
 
@@ -88,4 +86,33 @@ int gcheap_prim_stats(int fd, struct gcheap_heap_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	return prim_ioctl(fd, GCHEAP_IOC_STATS, st);
+}
+
+int gcheap_prim_thread(int fd, uint32_t op, uintptr_t stack_lo, uintptr_t stack_hi)
+{
+	struct gcheap_thread_reg tr = { .op = op, .stack_lo = stack_lo, .stack_hi = stack_hi };
+
+	return prim_ioctl(fd, GCHEAP_IOC_THREAD, &tr);
+}
+
+int gcheap_prim_park(int fd, const struct gcheap_park *p)
+{
+	return prim_ioctl(fd, GCHEAP_IOC_PARK, (void *)p);
+}
+
+int gcheap_prim_roots(int fd, const struct gcheap_range *r, unsigned int nr)
+{
+	struct gcheap_roots rt = { .ranges = (uintptr_t)r, .nr = nr };
+
+	return prim_ioctl(fd, GCHEAP_IOC_ROOTS, &rt);
+}
+
+int gcheap_prim_gc(int fd, struct gcheap_gc *g)
+{
+	return prim_ioctl(fd, GCHEAP_IOC_GC, g);
+}
+
+int gcheap_prim_fork(int fd, struct gcheap_fork *fk)
+{
+	return prim_ioctl(fd, GCHEAP_IOC_FORK, fk);
 }

@@ -23,10 +23,16 @@ int gcheap_prim_api(int fd, uint64_t features, struct gcheap_api *reply) GCHEAP_
  * module speaking another API). */
 int gcheap_prim_open_api(struct gcheap_api *reply) GCHEAP_HIDDEN;
 int gcheap_prim_info(int fd, struct gcheap_info *info) GCHEAP_HIDDEN;
-int gcheap_prim_heap_create(int fd, uint64_t arena_bytes,
-			    struct gcheap_heap_create *hc) GCHEAP_HIDDEN;
+/* @hc: the request, filled in; the reply is written back into it. */
+int gcheap_prim_heap_create(int fd, struct gcheap_heap_create *hc) GCHEAP_HIDDEN;
 int gcheap_prim_map(int fd, size_t bytes, void **addr) GCHEAP_HIDDEN;
 int gcheap_prim_cache(int fd, struct gcheap_cache_op *ops, unsigned int nr) GCHEAP_HIDDEN;
 int gcheap_prim_stats(int fd, struct gcheap_heap_stats *st) GCHEAP_HIDDEN;
+int gcheap_prim_thread(int fd, uint32_t op, uintptr_t stack_lo, uintptr_t stack_hi) GCHEAP_HIDDEN;
+/* Async-signal-safe: the stop signal's handler calls it. */
+int gcheap_prim_park(int fd, const struct gcheap_park *p) GCHEAP_HIDDEN;
+int gcheap_prim_roots(int fd, const struct gcheap_range *r, unsigned int nr) GCHEAP_HIDDEN;
+int gcheap_prim_gc(int fd, struct gcheap_gc *g) GCHEAP_HIDDEN;
+int gcheap_prim_fork(int fd, struct gcheap_fork *fk) GCHEAP_HIDDEN;
 
 #endif

@@ -26,7 +26,8 @@
 #include "internal.h"
 #include "prim.h"
 
-static __thread struct gcheap_thread *self;
+/* Initial-exec: the stop signal's handler reads it. */
+static __thread struct gcheap_thread *self __attribute__((tls_model("initial-exec")));
 
 static void thread_exit(void *arg)
 {
@@ -137,8 +138,10 @@ void gcheap_thread_release(struct gcheap_thread *t)
 	gcheap_flush_frees(t);
 	release_slots(t);
 	pthread_mutex_lock(&gcheap_g.lock);
-	if (t->registered)
+	if (t->registered) {
 		unlink_thread(t);
+		gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_UNREGISTER, 0, 0);
+	}
 	pthread_mutex_unlock(&gcheap_g.lock);
 	munmap(t, sizeof(*t) + gcheap_g.nr_sc * sizeof(struct gcheap_slot));
 }
@@ -156,6 +159,7 @@ void gcheap_thread_forget(struct gcheap_thread *t)
 GCHEAP_EXPORT int gcheap_register_thread(void)
 {
 	struct gcheap_thread *t = gcheap_thread_self(true);
+	int ret;
 
 	if (!t)
 		return -ENOMEM;
@@ -165,6 +169,12 @@ GCHEAP_EXPORT int gcheap_register_thread(void)
 		return -EALREADY;
 	}
 	stack_bounds(t);
+	/* From here on the module stops the thread for collections. */
+	ret = gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_REGISTER, t->stack_lo, t->stack_hi);
+	if (ret) {
+		pthread_mutex_unlock(&gcheap_g.lock);
+		return ret;
+	}
 	t->registered = true;
 	t->next = gcheap_g.threads;
 	gcheap_g.threads = t;
@@ -185,19 +195,37 @@ GCHEAP_EXPORT int gcheap_unregister_thread(void)
 	return 0;
 }
 
-struct start {
-	void *(*fn)(void *);
-	void *arg;
-};
+static void unlink_start(struct gcheap_start *s)
+{
+	struct gcheap_start **pp;
+
+	pthread_mutex_lock(&gcheap_g.lock);
+	for (pp = &gcheap_g.starting; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&gcheap_g.lock);
+}
 
 static void *thread_start(void *p)
 {
-	struct start s = *(struct start *)p;
+	struct gcheap_start *s = p;
+	void *(*fn)(void *) = s->fn;
+	void *arg = s->arg;
 
-	free(p);
 	gcheap_register_thread();
+	/*
+	 * The argument is on this thread's stack now, which is a root: the
+	 * record may go.  (A record from the heap is left to the collector.)
+	 */
+	if (s->gc)
+		unlink_start(s);
+	else
+		free(s);
 	/* Released by the key's destructor when the thread exits. */
-	return s.fn(s.arg);
+	return fn(arg);
 }
 
 int gcheap_create_thread(int (*real)(pthread_t *, const pthread_attr_t *,
@@ -205,18 +233,32 @@ int gcheap_create_thread(int (*real)(pthread_t *, const pthread_attr_t *,
 			 pthread_t *thread, const pthread_attr_t *attr,
 			 void *(*fn)(void *), void *arg)
 {
-	struct start *s;
+	struct gcheap_start *s;
+	bool gc;
 	int ret;
 
 	if (!real)
 		return EAGAIN;
-	s = malloc(sizeof(*s));
+	/* Before the heap exists there is nothing the argument could keep. */
+	gc = __atomic_load_n(&gcheap_g.ready, __ATOMIC_ACQUIRE);
+	s = gc ? gcheap_alloc_internal(sizeof(*s)) : malloc(sizeof(*s));
 	if (!s)
 		return EAGAIN;
 	s->fn = fn;
 	s->arg = arg;
+	s->gc = gc;
+	if (gc) {
+		pthread_mutex_lock(&gcheap_g.lock);
+		s->next = gcheap_g.starting;
+		gcheap_g.starting = s;
+		pthread_mutex_unlock(&gcheap_g.lock);
+	}
 	ret = real(thread, attr, thread_start, s);
-	if (ret)
-		free(s);
+	if (ret) {
+		if (gc)
+			unlink_start(s);
+		else
+			free(s);
+	}
 	return ret;
 }

@@ -74,7 +74,14 @@ TEST(init_validation)
 	struct gcheap_config cfg = { .flags = 1u << 5 };
 
 	EXPECT_EQ(-EINVAL, gcheap_init(&cfg));
-	cfg = (struct gcheap_config){ .reserved[2] = 1 };
+	cfg = (struct gcheap_config){ .reserved = 1 };
+	EXPECT_EQ(-EINVAL, gcheap_init(&cfg));
+	/* GOGC only with its flag, within range; only real-time stop signals. */
+	cfg = (struct gcheap_config){ .gogc = 50 };
+	EXPECT_EQ(-EINVAL, gcheap_init(&cfg));
+	cfg = (struct gcheap_config){ .flags = GCHEAP_CONFIG_GOGC, .gogc = -2 };
+	EXPECT_EQ(-EINVAL, gcheap_init(&cfg));
+	cfg = (struct gcheap_config){ .stop_signal = SIGUSR1 };
 	EXPECT_EQ(-EINVAL, gcheap_init(&cfg));
 	cfg = (struct gcheap_config){ .heap_bytes = 1ull << 60 };
 	EXPECT_EQ(-EINVAL, gcheap_init(&cfg));
@@ -268,15 +275,21 @@ TEST_F(lib, free_and_reuse)
 }
 
 /* A small heap runs out with ENOMEM, never worse. */
+/* Every object reachable: at the limit, a collection frees nothing. */
+static void **chain;
+
 TEST(enomem)
 {
 	struct gcheap_config cfg = { .heap_bytes = 4 << 20 };
 	size_t n = 0;
-	void *p;
+	void **p;
 
 	ASSERT_EQ(0, gcheap_init(&cfg));
-	while ((p = gcheap_alloc(64)))
+	while ((p = gcheap_alloc(64))) {
+		*p = chain;
+		chain = p;
 		n++;
+	}
 	EXPECT_EQ(ENOMEM, errno);
 	EXPECT_LE((size_t)(3 << 20) / 64, n);
 	EXPECT_EQ(NULL, gcheap_alloc(1 << 20));
@@ -358,7 +371,8 @@ static void run_workers(struct __test_metadata *_metadata, int nthreads, int cou
 	}
 	for (i = 0; i < nthreads; i++) {
 		w[i] = (struct worker){ .id = i, .count = count, .migrate = migrate };
-		w[i].objs = calloc(count, sizeof(*w[i].objs));
+		/* A heap object reachable from this stack: the collector runs. */
+		w[i].objs = gcheap_alloc(count * sizeof(*w[i].objs));
 		ASSERT_NE(NULL, w[i].objs);
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, alloc_worker, &w[i]));
 	}
@@ -383,7 +397,6 @@ static void run_workers(struct __test_metadata *_metadata, int nthreads, int cou
 			ASSERT_EQ(CANARY(i, j), o[size / 8 - 1]);
 			all[total++] = (uintptr_t)o;
 		}
-		free(w[i].objs);
 	}
 	EXPECT_EQ((size_t)nthreads * count, total);
 	qsort(all, total, sizeof(*all), cmp_ptr);
@@ -509,7 +522,7 @@ TEST(roots)
 /* A fork() child does not share the parent's heap: its first allocation
  * sets up a heap of its own, and the parent's goes on undisturbed.
  */
-TEST_F(lib, fork_child_gets_own_heap)
+TEST_F(lib, fork_child_keeps_heap)
 {
 	unsigned char *p = gcheap_alloc(100);
 	int status;
@@ -524,22 +537,30 @@ TEST_F(lib, fork_child_gets_own_heap)
 		unsigned char *q;
 		int i;
 
+		/* The parent's object, where it was, as it was. */
+		if (gcheap_size(p) < 100 || p[0] != 0x33 || p[99] != 0x33)
+			_exit(1);
+		memset(p, 0x44, 100);
 		for (i = 0; i < 5000; i++) {
 			q = gcheap_alloc(100);
 			if (!q || q[0])
-				_exit(1);
+				_exit(2);
 			q[0] = 1;
 		}
-		if (gcheap_stats(&st) || !st.refills)
-			_exit(2);
+		if (gcheap_collect() || p[0] != 0x44 || p[99] != 0x44)
+			_exit(3);
+		if (gcheap_stats(&st) || !st.refills || st.gc_cycles < 1 || st.threads != 1)
+			_exit(4);
 		/* With the parent's choice of caches. */
 		if (!!(st.flags & GCHEAP_STATS_PERCPU) != variant->rseq)
-			_exit(3);
+			_exit(5);
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* The child's writes went to its own copy. */
+	EXPECT_EQ(0x33, p[0]);
 	EXPECT_EQ(0x33, p[99]);
 	p = gcheap_alloc(100);
 	ASSERT_NE(NULL, p);

@@ -106,10 +106,26 @@ TEST(create_validation)
 	EXPECT_EQ(-EINVAL, heap_create(fd, 1ull << 62, &hc));
 	memset(&hc, 0, sizeof(hc));
 	hc.arena_bytes = ARENA;
-	hc.flags = 1;
+	hc.flags = 1u << 31;
 	EXPECT_EQ(-EINVAL, xioctl(fd, GCHEAP_IOC_HEAP_CREATE, &hc));
 	hc.flags = 0;
 	hc.pad = 1;
+	EXPECT_EQ(-EINVAL, xioctl(fd, GCHEAP_IOC_HEAP_CREATE, &hc));
+	hc.pad = 0;
+	/* GOGC only with its flag, and within range. */
+	hc.gogc = 100;
+	EXPECT_EQ(-EINVAL, xioctl(fd, GCHEAP_IOC_HEAP_CREATE, &hc));
+	hc.flags = GCHEAP_HEAP_GOGC;
+	hc.gogc = -2;
+	EXPECT_EQ(-EINVAL, xioctl(fd, GCHEAP_IOC_HEAP_CREATE, &hc));
+	hc.gogc = GCHEAP_GOGC_MAX + 1;
+	EXPECT_EQ(-EINVAL, xioctl(fd, GCHEAP_IOC_HEAP_CREATE, &hc));
+	hc.flags = 0;
+	hc.gogc = 0;
+	/* Only real-time signals stop threads. */
+	hc.stop_signal = 10;
+	EXPECT_EQ(-EINVAL, xioctl(fd, GCHEAP_IOC_HEAP_CREATE, &hc));
+	hc.stop_signal = 65;
 	EXPECT_EQ(-EINVAL, xioctl(fd, GCHEAP_IOC_HEAP_CREATE, &hc));
 	EXPECT_EQ(-EFAULT, xioctl(fd, GCHEAP_IOC_HEAP_CREATE, NULL));
 	/* None of that made a heap. */

@@ -36,20 +36,40 @@ extern "C" {
  *	GCHEAP_HEAP_MB environment variable, else 1 GiB, capped by the
  *	module's max_heap_mb)
  * @flags: GCHEAP_CONFIG_* flags
+ * @gogc: with GCHEAP_CONFIG_GOGC: the next collection starts when the
+ *	heap has grown by gogc percent of what the last one found live;
+ *	GCHEAP_GOGC_OFF for none (without the flag: the GCHEAP_GOGC
+ *	environment variable, a number or "off", else 100)
+ * @soft_limit_bytes: a soft memory limit the collector works to keep the
+ *	heap under, as Go's GOMEMLIMIT (0: the GCHEAP_MEMLIMIT environment
+ *	variable, bytes with an optional KiB, MiB or GiB suffix, else none)
+ * @stop_signal: the real-time signal libgcheap uses to stop threads for a
+ *	collection (0: GCHEAP_STOP_SIGNAL, else SIGRTMAX - 3)
  * @reserved: must be zero
  */
 struct gcheap_config {
 	uint64_t heap_bytes;
 	uint32_t flags;
-	uint32_t reserved[5];
+	int32_t gogc;
+	uint64_t soft_limit_bytes;
+	int32_t stop_signal;
+	uint32_t reserved;
 };
 
 /* Use per-thread caches even where rseq is available (GCHEAP_RSEQ=0). */
 #define GCHEAP_CONFIG_NO_RSEQ	(1u << 0)
+/* @gogc is set. */
+#define GCHEAP_CONFIG_GOGC	(1u << 1)
+/* Checkmark mode: every collection is verified by a second, from-scratch
+ * marking with the world stopped (GCHEAP_CHECKMARK=1); slow, for testing. */
+#define GCHEAP_CONFIG_CHECKMARK	(1u << 2)
+
+/* gogc: collect only on demand (gcheap_collect()) or at the heap's limit. */
+#define GCHEAP_GOGC_OFF		(-1)
 
 /**
  * struct gcheap_stats - what gcheap_stats() reports
- * @gc_cycles: collections completed (0 until the collector exists)
+ * @gc_cycles: collections completed
  * @heap_bytes: bytes of the arena held in spans (pages backing objects)
  * @live_bytes: bytes in objects known to be allocated
  * @max_pause_ns: the longest stop-the-world pause
@@ -65,6 +85,15 @@ struct gcheap_config {
  *	every loaded object, and ranges added with gcheap_add_roots()
  * @root_bytes: their total size
  * @flags: GCHEAP_STATS_* flags
+ * @marked_bytes: bytes the last collection found reachable
+ * @freed_bytes: bytes of unreachable objects freed by all collections
+ * @next_gc_bytes: the heap_bytes at which the next collection starts (0:
+ *	pacing is off)
+ * @last_pause_ns: the last stop-the-world pause
+ * @stop_aborts: collections given up because a thread did not stop
+ * @checkmark_errors: reachable objects checkmark mode found unmarked
+ *	(always 0 unless the collector has a bug)
+ * @threads: threads registered with the collector
  * @reserved: zero
  */
 struct gcheap_stats {
@@ -81,7 +110,14 @@ struct gcheap_stats {
 	uint64_t root_ranges;
 	uint64_t root_bytes;
 	uint64_t flags;
-	uint64_t reserved[3];
+	uint64_t marked_bytes;
+	uint64_t freed_bytes;
+	uint64_t next_gc_bytes;
+	uint64_t last_pause_ns;
+	uint64_t stop_aborts;
+	uint64_t checkmark_errors;
+	uint64_t threads;
+	uint64_t reserved[4];
 };
 
 /* The calling thread allocates from per-CPU caches (rseq), not its own. */
@@ -117,6 +153,16 @@ int gcheap_add_roots(void *start, size_t len);
 int gcheap_remove_roots(void *start, size_t len);
 
 int gcheap_stats(struct gcheap_stats *stats);
+
+/*
+ * A full collection, now: returns when one that started after the call
+ * has completed.  0 or -errno (-EAGAIN: a thread would not stop).
+ */
+int gcheap_collect(void);
+/* Change the pacing (GCHEAP_GOGC_OFF or 0 to 1000000) or the soft limit
+ * (0: none) of the running heap. */
+int gcheap_set_gogc(int gogc);
+int gcheap_set_soft_limit(uint64_t bytes);
 
 /**
  * struct gcheap_device_info - what the loaded gcheap module offers

@@ -174,7 +174,17 @@ struct gcheap_pageinfo {
  * struct gcheap_heap_create - argument of %GCHEAP_IOC_HEAP_CREATE
  * @arena_bytes: in: the heap's size limit; rounded up to whole pages, at
  *	most the module parameter max_heap_mb
- * @flags: in: must be zero
+ * @flags: in: %GCHEAP_HEAP_* flags
+ * @gogc: in: with %GCHEAP_HEAP_GOGC, the pacing target: the next collection
+ *	starts when the heap has grown by @gogc percent of the bytes the last
+ *	one found live; %GCHEAP_GOGC_OFF turns pacing off.  Without the flag
+ *	it must be zero and the heap uses 100.
+ * @soft_limit_bytes: in: a soft memory limit (GOMEMLIMIT's): the collector
+ *	runs more often, and returns free pages sooner, to keep the heap
+ *	below it; 0 for none
+ * @stop_signal: in: the real-time signal the process handles by parking
+ *	the thread (%GCHEAP_IOC_PARK), which the module sends to stop a
+ *	registered thread; 0 when the process registers no threads
  * @pad: in: must be zero
  * @map_bytes: out: the length to mmap, at offset 0
  * @slots_offset: out: where the per-CPU slots start in the mapping
@@ -188,6 +198,9 @@ struct gcheap_pageinfo {
 struct gcheap_heap_create {
 	__u64 arena_bytes;
 	__u32 flags;
+	__s32 gogc;
+	__u64 soft_limit_bytes;
+	__u32 stop_signal;
 	__u32 pad;
 	__u64 map_bytes;
 	__u64 slots_offset;
@@ -198,6 +211,21 @@ struct gcheap_heap_create {
 	__u32 nr_span_classes;
 	__u32 pad2;
 };
+
+/* @gogc is given; otherwise GOGC is 100. */
+#define GCHEAP_HEAP_GOGC		(1u << 0)
+/*
+ * Checkmark mode: after marking, mark the whole heap again from scratch
+ * with the world stopped, and report (kernel log and statistics) any
+ * reachable object the collection would have freed.  Also set for every
+ * heap by the module parameter checkmark.
+ */
+#define GCHEAP_HEAP_CHECKMARK		(1u << 1)
+#define GCHEAP_HEAP_FLAGS_ALL		(GCHEAP_HEAP_GOGC | GCHEAP_HEAP_CHECKMARK)
+
+/* @gogc: no pacing; the heap is collected only on demand or at its limit. */
+#define GCHEAP_GOGC_OFF			(-1)
+#define GCHEAP_GOGC_MAX			1000000
 
 /* Operations of GCHEAP_IOC_CACHE: */
 enum gcheap_cache_opcode {
@@ -274,6 +302,18 @@ struct gcheap_cache {
  * @spans: out: spans in use
  * @large_objects: out: large objects allocated
  * @refills: out: spans installed in caches
+ * @cycles: out: collections completed
+ * @marked_bytes: out: bytes the last collection found reachable
+ * @freed_bytes: out: bytes of unreachable objects all collections freed
+ * @next_gc_bytes: out: the heap size (@heap_bytes) at which the next
+ *	collection starts; 0 with pacing off
+ * @max_pause_ns: out: the longest stop-the-world pause
+ * @total_pause_ns: out: all stop-the-world pauses together
+ * @last_pause_ns: out: the last one
+ * @stop_aborts: out: collections given up because a registered thread did
+ *	not stop in time (it blocks or ignores the stop signal)
+ * @checkmark_errors: out: reachable objects checkmark mode found unmarked
+ * @threads: out: registered threads
  * @reserved: out: zero
  */
 struct gcheap_heap_stats {
@@ -286,8 +326,162 @@ struct gcheap_heap_stats {
 	__u64 spans;
 	__u64 large_objects;
 	__u64 refills;
-	__u64 reserved[4];
+	__u64 cycles;
+	__u64 marked_bytes;
+	__u64 freed_bytes;
+	__u64 next_gc_bytes;
+	__u64 max_pause_ns;
+	__u64 total_pause_ns;
+	__u64 last_pause_ns;
+	__u64 stop_aborts;
+	__u64 checkmark_errors;
+	__u64 threads;
+	__u64 reserved[3];
 };
+
+/*
+ * The collector.
+ *
+ * A heap is collected by a kernel thread of its own ("gcheap/<pid>") with
+ * the world stopped: every registered thread is sent the heap's stop signal
+ * and its handler parks it in the module (GCHEAP_IOC_PARK) until the
+ * collection is over.  The roots are each parked thread's stack, from the
+ * stack pointer it parked with to the top it registered, the registers and
+ * the extra range it names, and the root ranges (GCHEAP_IOC_ROOTS).
+ */
+
+/**
+ * struct gcheap_thread_reg - argument of %GCHEAP_IOC_THREAD
+ * @op: %GCHEAP_THREAD_REGISTER or %GCHEAP_THREAD_UNREGISTER, for the
+ *	calling thread
+ * @pad: must be zero
+ * @stack_lo: REGISTER: the lowest address of the thread's stack
+ * @stack_hi: REGISTER: one past its highest address; zero for UNREGISTER
+ *
+ * REGISTER fails with EINVAL when the heap has no stop signal or the stack
+ * is empty or not in user space, EEXIST when the thread is registered;
+ * UNREGISTER with ENOENT when it is not.  A registered thread that exits
+ * is forgotten by itself.
+ */
+struct gcheap_thread_reg {
+	__u32 op;
+	__u32 pad;
+	__u64 stack_lo;
+	__u64 stack_hi;
+};
+
+#define GCHEAP_THREAD_REGISTER		1
+#define GCHEAP_THREAD_UNREGISTER	2
+
+/**
+ * struct gcheap_park - a stopped thread's roots, argument of %GCHEAP_IOC_PARK
+ * @sp: the lowest address of the stack still in use; the stack is scanned
+ *	from here (rounded down to 8 bytes) to the top the thread registered.
+ *	Outside the registered stack, only @regs and @extra are scanned.
+ * @regs: user address of the thread's saved registers (a ucontext_t), or 0
+ * @regs_len: their length, at most %GCHEAP_PARK_RANGE_MAX
+ * @flags: must be zero
+ * @extra: user address of another range to scan, or 0
+ * @extra_len: its length, at most %GCHEAP_PARK_RANGE_MAX
+ * @pad: must be zero
+ *
+ * Sent by the stop-signal handler.  When a stop is under way for the
+ * calling thread, the call records its roots and returns once the world
+ * restarts; otherwise it returns 0 at once.  EINTR only for a fatal signal.
+ */
+struct gcheap_park {
+	__u64 sp;
+	__u64 regs;
+	__u32 regs_len;
+	__u32 flags;
+	__u64 extra;
+	__u32 extra_len;
+	__u32 pad;
+};
+
+#define GCHEAP_PARK_RANGE_MAX		65536
+
+/**
+ * struct gcheap_range - a range of user memory
+ * @start: its first byte
+ * @len: its length in bytes
+ */
+struct gcheap_range {
+	__u64 start;
+	__u64 len;
+};
+
+/**
+ * struct gcheap_roots - argument of %GCHEAP_IOC_ROOTS: the root ranges
+ * @ranges: in: user address of an array of &struct gcheap_range
+ * @nr: in: its length, at most %GCHEAP_ROOTS_MAX
+ * @flags: in: must be zero
+ *
+ * Replaces the heap's root ranges with these (data and bss segments and
+ * the ranges the program adds).  EINVAL for a range that is empty, wraps
+ * or is not in user space.  Each range is scanned word by word (8-byte
+ * aligned) in every collection.
+ */
+struct gcheap_roots {
+	__u64 ranges;
+	__u32 nr;
+	__u32 flags;
+};
+
+#define GCHEAP_ROOTS_MAX		4096
+
+/**
+ * struct gcheap_gc - argument of %GCHEAP_IOC_GC
+ * @op: a %GCHEAP_GC_* operation
+ * @flags: must be zero
+ * @value: SET_GOGC: the new GOGC (%GCHEAP_GOGC_OFF or 0 to
+ *	%GCHEAP_GOGC_MAX); SET_SOFT_LIMIT: bytes, 0 for none; else zero
+ * @park: COLLECT: the caller's roots, as for %GCHEAP_IOC_PARK: a
+ *	registered caller counts as stopped while it waits
+ * @cycle: out: COLLECT: the number of the collection that completed
+ *
+ * COLLECT starts a collection and waits until one that started after the
+ * call has completed.  EINTR if a fatal signal interrupts the wait;
+ * EAGAIN if the collection had to be given up (see @stop_aborts).
+ */
+struct gcheap_gc {
+	__u32 op;
+	__u32 flags;
+	__s64 value;
+	struct gcheap_park park;
+	__u64 cycle;
+};
+
+#define GCHEAP_GC_COLLECT		1
+#define GCHEAP_GC_SET_GOGC		2
+#define GCHEAP_GC_SET_SOFT_LIMIT	3
+
+/**
+ * struct gcheap_fork - argument of %GCHEAP_IOC_FORK: copying a heap for a
+ *	fork() child
+ * @op: %GCHEAP_FORK_SNAPSHOT or %GCHEAP_FORK_ADOPT
+ * @flags: must be zero
+ * @park: SNAPSHOT: the caller's roots, as for %GCHEAP_IOC_PARK
+ * @fd: out: SNAPSHOT: a new file descriptor (close-on-exec) holding a copy
+ *	of the heap taken with the world stopped; in: ADOPT: must be -1
+ * @pad: must be zero
+ *
+ * The parent takes a snapshot just before fork() and closes its
+ * descriptor after it; the child calls ADOPT on the inherited snapshot
+ * descriptor, which makes the copy its own heap, and maps it at the
+ * parent's address.  ADOPT fails with EBUSY when the copy was adopted
+ * already, ENODEV on a file without a snapshot.
+ */
+struct gcheap_fork {
+	__u32 op;
+	__u32 flags;
+	struct gcheap_park park;
+	__s32 fd;
+	__u32 pad;
+};
+
+#define GCHEAP_FORK_SNAPSHOT		1
+#define GCHEAP_FORK_ADOPT		2
 
 /* 0xC6 is unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst. */
 #define GCHEAP_IOC_MAGIC		0xC6
@@ -302,5 +496,15 @@ struct gcheap_heap_stats {
 #define GCHEAP_IOC_CACHE	_IOWR(GCHEAP_IOC_MAGIC, 0x03, struct gcheap_cache)
 /** GCHEAP_IOC_STATS - the heap's figures. */
 #define GCHEAP_IOC_STATS	_IOWR(GCHEAP_IOC_MAGIC, 0x04, struct gcheap_heap_stats)
+/** GCHEAP_IOC_THREAD - register or unregister the calling thread. */
+#define GCHEAP_IOC_THREAD	_IOWR(GCHEAP_IOC_MAGIC, 0x05, struct gcheap_thread_reg)
+/** GCHEAP_IOC_PARK - park the calling thread for a stop of the world. */
+#define GCHEAP_IOC_PARK		_IOWR(GCHEAP_IOC_MAGIC, 0x06, struct gcheap_park)
+/** GCHEAP_IOC_ROOTS - set the heap's root ranges. */
+#define GCHEAP_IOC_ROOTS	_IOWR(GCHEAP_IOC_MAGIC, 0x07, struct gcheap_roots)
+/** GCHEAP_IOC_GC - collect, or set the collector's pacing. */
+#define GCHEAP_IOC_GC		_IOWR(GCHEAP_IOC_MAGIC, 0x08, struct gcheap_gc)
+/** GCHEAP_IOC_FORK - snapshot a heap for a fork() child, or adopt one. */
+#define GCHEAP_IOC_FORK		_IOWR(GCHEAP_IOC_MAGIC, 0x09, struct gcheap_fork)
 
 #endif /* _UAPI_LINUX_GCHEAP_H */
