@@ -213,14 +213,14 @@ struct gcheap_heap_create {
 };
 
 /* @gogc is given; otherwise GOGC is 100. */
-#define GCHEAP_HEAP_GOGC		(1u << 0)
+#define GCHEAP_HEAP_GOGC		0x1u
 /*
  * Checkmark mode: after marking, mark the whole heap again from scratch
  * with the world stopped, and report (kernel log and statistics) any
  * reachable object the collection would have freed.  Also set for every
  * heap by the module parameter checkmark.
  */
-#define GCHEAP_HEAP_CHECKMARK		(1u << 1)
+#define GCHEAP_HEAP_CHECKMARK		0x2u
 #define GCHEAP_HEAP_FLAGS_ALL		(GCHEAP_HEAP_GOGC | GCHEAP_HEAP_CHECKMARK)
 
 /* @gogc: no pacing; the heap is collected only on demand or at its limit. */
