@@ -7,15 +7,16 @@
  * requested: by the pacer, when a refill or a large allocation finds the
  * allocated bytes at the goal, or by GCHEAP_GC_COLLECT.  Then it
  *
- *  1. stops the world: sends the heap's stop signal to every registered
- *     thread and waits until each has parked in GCHEAP_IOC_PARK (from the
- *     signal handler libgcheap installs), is waiting in GCHEAP_GC_COLLECT
- *     (a collecting thread counts as stopped), or is exiting;
+ *  1. stops the world: queues a task work (TWA_SIGNAL) on every registered
+ *     thread and waits until each has parked in it, is waiting in
+ *     GCHEAP_GC_COLLECT (a collecting thread counts as stopped), or is
+ *     exiting (see "Stopping" below);
  *  2. empties every CPU's slots, so the module's own record says which
  *     objects are allocated (cache.c: gcheap_cache_flush());
- *  3. marks: every word of each parked thread's stack (from the stack
- *     pointer it parked with to the top it registered), its saved
- *     registers and the extra range it named, and of the root ranges, that
+ *  3. marks: every word of each parked thread's user registers, of its
+ *     stack (from its user stack pointer, less the 128-byte red zone, to
+ *     the top it registered), of the extra range it registered, and of the
+ *     root ranges, that
  *     points into an allocated object -- anywhere inside it -- marks the
  *     object grey; grey objects are scanned word by word in turn, noscan
  *     ones never.  The grey objects wait on an explicit stack of bounded
@@ -40,10 +41,28 @@
  * and leaves objects a thread's slot holds to be settled when the span
  * comes back from the slot (and swept by the next cycle).
  *
+ * Stopping.  A thread is stopped by a task work queued with TWA_SIGNAL:
+ * like a signal, it interrupts the thread wherever it is (an IPI if it runs
+ * in its program, a wake-up if it sleeps interruptibly in a system call),
+ * and on its way back to user mode the thread runs gcheap_park_work(),
+ * which copies its user registers (pt_regs, saved by the kernel on entry)
+ * and waits in the module until the world restarts.  Unlike a signal
+ * handler it leaves no trace in the program: no handler to install or to
+ * collide with, nothing blocked by signal masks, and an interrupted system
+ * call is restarted as if nothing had happened -- nanosleep(), poll() and
+ * futex waits with timeouts too, which return EINTR under any signal
+ * handler, SA_RESTART or not.  Sleeping in the task work also preempts the
+ * thread, so a restartable sequence it was in is aborted.  A queued work
+ * holds a reference on the mutator record and on the heap's file, so the
+ * work can run after its thread unregistered or the heap was closed (the
+ * reference is dropped with fput(), whose release runs later, outside the
+ * module's code).
+ *
  * Why nothing reachable is freed (with the world stopped): every registered
- * thread is in the module, in the park or collect ioctl, having named its
- * stack pointer and saved registers; so every pointer a registered thread
- * holds is in its stack, its registers, a root range or the heap, and all
+ * thread is in the module -- parked in the task work or waiting in the
+ * collect ioctl -- with its user registers saved in pt_regs, which the
+ * module copied; so every pointer a registered thread holds is in those
+ * registers, its stack, its extra range, a root range or the heap, and all
  * of them are scanned before anything is freed.  A pointer that only an
  * unregistered thread holds is not seen: threads that use the heap must be
  * registered (libgcheap registers the threads pthread_create() starts).
@@ -58,15 +77,19 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/file.h>
+#include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/ptrace.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task_stack.h>
 #include <linux/sched/task.h>
-#include <linux/signal.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
+#include <linux/task_work.h>
 #include <linux/uaccess.h>
 
 #include "gcheap.h"
@@ -74,24 +97,57 @@
 /* The goal is never below this: small heaps do not collect all the time. */
 #define GCHEAP_MIN_GOAL		SZ_4M
 #define GCHEAP_NR_CAND		4096
+/* The x86-64 ABI lets code keep data this far below the stack pointer. */
+#define GCHEAP_RED_ZONE		128
 
 /**
  * struct gcheap_mutator - a registered thread
+ * @ref: held by the registry and by a queued @work
+ * @heap: the heap
  * @task: the thread (a reference is held)
+ * @work: the task work that parks it
+ * @queued: @work is queued and has not run (world_lock)
  * @stack_lo: the lowest address of its stack
  * @stack_hi: one past the highest
+ * @extra: another range of the thread's to scan
+ * @extra_len: its length
  * @parked_seq: the last stop it parked for
  * @in_collect: it waits in GCHEAP_GC_COLLECT and counts as parked
- * @park: its roots for the stop it is parked for
+ * @regs: its user registers when it parked
  */
 struct gcheap_mutator {
+	struct kref ref;
+	struct gcheap_heap *heap;
 	struct task_struct *task;
+	struct callback_head work;
+	bool queued;
 	unsigned long stack_lo;
 	unsigned long stack_hi;
+	unsigned long extra;
+	unsigned int extra_len;
 	u64 parked_seq;
 	bool in_collect;
-	struct gcheap_park park;
+	struct pt_regs regs;
 };
+
+static void gcheap_mutator_release(struct kref *ref)
+{
+	struct gcheap_mutator *m = container_of(ref, struct gcheap_mutator, ref);
+
+	put_task_struct(m->task);
+	kfree(m);
+}
+
+static void gcheap_mutator_put(struct gcheap_mutator *m)
+{
+	kref_put(&m->ref, gcheap_mutator_release);
+}
+
+/* Record the calling thread's user registers: it is stopped now. */
+static void gcheap_save_regs(struct gcheap_mutator *m)
+{
+	m->regs = *task_pt_regs(current);
+}
 
 /* --- marking --- */
 
@@ -229,6 +285,18 @@ static void gcheap_cand_flush(struct gcheap_heap *heap)
 	gc->nr_cand = 0;
 }
 
+/* Keep @v as a candidate if it points into the arena. */
+static void gcheap_cand_add(struct gcheap_heap *heap, unsigned long v)
+{
+	struct gcheap_collector *gc = &heap->gc;
+
+	if (v - gcheap_arena_addr(heap, 0) >= heap->arena_pages << PAGE_SHIFT)
+		return;
+	gc->cand[gc->nr_cand++] = v;
+	if (gc->nr_cand == GCHEAP_NR_CAND)
+		gcheap_cand_flush(heap);
+}
+
 /*
  * Read user memory [start, start + len) of the heap's process (the
  * collector runs on its mm) a page at a time, keeping the words that point
@@ -237,9 +305,6 @@ static void gcheap_cand_flush(struct gcheap_heap *heap)
 static void gcheap_scan_user(struct gcheap_heap *heap, unsigned long start,
 			     unsigned long len, unsigned long *buf)
 {
-	unsigned long lo = gcheap_arena_addr(heap, 0);
-	unsigned long size = heap->arena_pages << PAGE_SHIFT;
-	struct gcheap_collector *gc = &heap->gc;
 	unsigned long end;
 
 	if (!len || check_add_overflow(start, len, &end))
@@ -251,13 +316,8 @@ static void gcheap_scan_user(struct gcheap_heap *heap, unsigned long start,
 
 		n = round_up(n, sizeof(long));
 		if (!copy_from_user(buf, (const void __user *)start, n)) {
-			for (k = 0; k < n / sizeof(long); k++) {
-				if (buf[k] - lo >= size)
-					continue;
-				gc->cand[gc->nr_cand++] = buf[k];
-				if (gc->nr_cand == GCHEAP_NR_CAND)
-					gcheap_cand_flush(heap);
-			}
+			for (k = 0; k < n / sizeof(long); k++)
+				gcheap_cand_add(heap, buf[k]);
 		}
 		start += n;
 		cond_resched();
@@ -282,14 +342,18 @@ static u64 gcheap_mark(struct gcheap_heap *heap, bool checking, unsigned long *b
 	gc->overflow = false;
 	gc->nr_cand = 0;
 	xa_for_each(&gc->mutators, idx, m) {
-		const struct gcheap_park *p = &m->park;
+		unsigned long sp = user_stack_pointer(&m->regs) - GCHEAP_RED_ZONE;
+		const unsigned long *r = (const unsigned long *)&m->regs;
+		unsigned int k;
 
 		if (m->parked_seq != gc->stop_seq)
 			continue;
-		if (p->sp >= m->stack_lo && p->sp < m->stack_hi)
-			gcheap_scan_user(heap, p->sp, m->stack_hi - p->sp, buf);
-		gcheap_scan_user(heap, p->regs, p->regs_len, buf);
-		gcheap_scan_user(heap, p->extra, p->extra_len, buf);
+		for (k = 0; k < sizeof(m->regs) / sizeof(long); k++)
+			gcheap_cand_add(heap, r[k]);
+		/* A stack pointer elsewhere (an alternate signal stack) scans none. */
+		if (sp >= m->stack_lo && sp < m->stack_hi)
+			gcheap_scan_user(heap, sp, m->stack_hi - sp, buf);
+		gcheap_scan_user(heap, m->extra, m->extra_len, buf);
 	}
 	for (i = 0; i < gc->nr_roots; i++)
 		gcheap_scan_user(heap, gc->roots[i].start, gc->roots[i].len, buf);
@@ -430,9 +494,66 @@ static void gcheap_reap(struct gcheap_collector *gc)
 			continue;
 		xa_erase(&gc->mutators, idx);
 		gc->nr_mutators--;
-		put_task_struct(m->task);
-		kfree(m);
+		gcheap_mutator_put(m);
 	}
+}
+
+/*
+ * The task work a stopped thread runs on its way back to user mode: park
+ * it, with its registers saved, until the world restarts.  It also runs
+ * when the thread exits with the work queued; it then only lets go.
+ */
+static void gcheap_park_work(struct callback_head *work)
+{
+	struct gcheap_mutator *m = container_of(work, struct gcheap_mutator, work);
+	struct gcheap_heap *heap = m->heap;
+	struct gcheap_collector *gc = &heap->gc;
+	struct file *file = heap->file;
+	u64 seq = 0;
+
+	mutex_lock(&gc->world_lock);
+	m->queued = false;
+	/* Still registered, a stop under way, and not on its way out. */
+	if (xa_load(&gc->mutators, m->task->pid) == m && gc->stopping &&
+	    m->parked_seq != gc->stop_seq && !(current->flags & PF_EXITING)) {
+		gcheap_save_regs(m);
+		m->parked_seq = gc->stop_seq;
+		gc->nr_parked++;
+		seq = gc->stop_seq;
+	}
+	mutex_unlock(&gc->world_lock);
+	if (seq) {
+		wake_up_all(&gc->done_wq);
+		/*
+		 * A fatal signal ends the wait; the thread stays counted as
+		 * parked, as it will never run its program again.
+		 */
+		wait_event_killable(gc->done_wq, READ_ONCE(gc->run_seq) >= seq);
+	}
+	gcheap_mutator_put(m);
+	/* The heap may go with this; its release runs later, not in here. */
+	fput(file);
+}
+
+/*
+ * Queue the park work on @m's thread, with the references it holds.
+ * world_lock held.  Return: 0; -EBADF when the heap's file is being
+ * released (the collector is being stopped: the stop will be given up);
+ * -ESRCH when the thread is exiting.
+ */
+static int gcheap_queue_park(struct gcheap_heap *heap, struct gcheap_mutator *m)
+{
+	if (!atomic_long_inc_not_zero(&heap->file->f_count))
+		return -EBADF;
+	kref_get(&m->ref);
+	init_task_work(&m->work, gcheap_park_work);
+	if (task_work_add(m->task, &m->work, TWA_SIGNAL)) {
+		kref_put(&m->ref, gcheap_mutator_release);
+		fput(heap->file);
+		return -ESRCH;
+	}
+	m->queued = true;
+	return 0;
 }
 
 /*
@@ -458,8 +579,11 @@ static int gcheap_stop_world(struct gcheap_heap *heap)
 		if (m->in_collect) {
 			m->parked_seq = gc->stop_seq;
 			gc->nr_parked++;
-		} else {
-			send_sig_info(gc->stop_signal, SEND_SIG_PRIV, m->task);
+		} else if (!m->queued && gcheap_queue_park(heap, m) == -ESRCH) {
+			/* Its task is past running task works: exiting. */
+			xa_erase(&gc->mutators, idx);
+			gc->nr_mutators--;
+			gcheap_mutator_put(m);
 		}
 	}
 	for (;;) {
@@ -670,35 +794,11 @@ void gcheap_gc_note_alloc(struct gcheap_heap *heap)
 
 /* --- the ioctls' side --- */
 
-bool gcheap_park_valid(const struct gcheap_park *p)
-{
-	if (p->flags || p->pad || p->regs_len > GCHEAP_PARK_RANGE_MAX ||
-	    p->extra_len > GCHEAP_PARK_RANGE_MAX)
-		return false;
-	if (!p->regs != !p->regs_len || !p->extra != !p->extra_len)
-		return false;
-	if (p->regs && !access_ok(u64_to_user_ptr(p->regs), p->regs_len))
-		return false;
-	if (p->extra && !access_ok(u64_to_user_ptr(p->extra), p->extra_len))
-		return false;
-	return true;
-}
-
 static struct gcheap_mutator *gcheap_self(struct gcheap_collector *gc)
 {
 	struct gcheap_mutator *m = xa_load(&gc->mutators, current->pid);
 
 	return m && m->task == current ? m : NULL;
-}
-
-/* Count the caller as parked for the current stop, if one is under way. */
-static void gcheap_park_self(struct gcheap_collector *gc, struct gcheap_mutator *m)
-{
-	if (gc->stopping && m->parked_seq != gc->stop_seq) {
-		m->parked_seq = gc->stop_seq;
-		gc->nr_parked++;
-		wake_up_all(&gc->done_wq);
-	}
 }
 
 /**
@@ -720,26 +820,25 @@ int gcheap_gc_thread(struct gcheap_heap *heap, const struct gcheap_thread_reg *t
 		if (m) {
 			xa_erase(&gc->mutators, current->pid);
 			gc->nr_mutators--;
-			if (m->parked_seq == gc->stop_seq && gc->stopping)
-				gc->nr_parked--;
 		}
 		mutex_unlock(&gc->world_lock);
 		if (!m)
 			return -ENOENT;
 		wake_up_all(&gc->done_wq);
-		put_task_struct(m->task);
-		kfree(m);
+		gcheap_mutator_put(m);
 		return 0;
 	}
 
-	if (!gc->stop_signal)
-		return -EINVAL;
 	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	if (!m)
 		return -ENOMEM;
+	kref_init(&m->ref);
+	m->heap = heap;
 	m->task = get_task_struct(current);
 	m->stack_lo = tr->stack_lo;
 	m->stack_hi = tr->stack_hi;
+	m->extra = tr->extra;
+	m->extra_len = tr->extra_len;
 	for (;;) {
 		/* A thread starting during a stop joins once it is over. */
 		ret = wait_event_killable(gc->done_wq, !READ_ONCE(gc->stopping));
@@ -757,49 +856,17 @@ int gcheap_gc_thread(struct gcheap_heap *heap, const struct gcheap_thread_reg *t
 	} else {
 		/* A dead thread's record whose thread id was reused goes. */
 		ret = xa_err(xa_store(&gc->mutators, current->pid, m, GFP_KERNEL_ACCOUNT));
-		if (!ret && old) {
-			put_task_struct(old->task);
-			kfree(old);
-		} else if (!ret) {
+		if (!ret && old)
+			gcheap_mutator_put(old);
+		else if (!ret)
 			gc->nr_mutators++;
-		}
 	}
 	mutex_unlock(&gc->world_lock);
 	if (!ret)
 		return 0;
 fail:
-	put_task_struct(m->task);
-	kfree(m);
+	gcheap_mutator_put(m);
 	return ret;
-}
-
-/**
- * gcheap_gc_park() - park the calling thread until the world restarts
- * @heap: its heap
- * @p: its roots, validated
- *
- * Return: 0, or -EINTR when a fatal signal ended the wait (the thread then
- * stays counted as parked: it will not run its program again).
- */
-int gcheap_gc_park(struct gcheap_heap *heap, const struct gcheap_park *p)
-{
-	struct gcheap_collector *gc = &heap->gc;
-	struct gcheap_mutator *m;
-	u64 seq;
-
-	mutex_lock(&gc->world_lock);
-	m = gcheap_self(gc);
-	if (!m || !gc->stopping || m->parked_seq == gc->stop_seq) {
-		mutex_unlock(&gc->world_lock);
-		return 0;
-	}
-	m->park = *p;
-	seq = gc->stop_seq;
-	gcheap_park_self(gc, m);
-	mutex_unlock(&gc->world_lock);
-	if (wait_event_killable(gc->done_wq, READ_ONCE(gc->run_seq) >= seq))
-		return -EINTR;
-	return 0;
 }
 
 /**
@@ -827,13 +894,14 @@ int gcheap_gc_set_roots(struct gcheap_heap *heap, struct gcheap_range *r, unsign
 /**
  * gcheap_gc_collect() - a full collection, waited for
  * @heap: the heap
- * @p: the caller's roots, validated: while it waits, a registered caller
- *	counts as parked with these
  * @cycle: the cycle that completed
+ *
+ * While it waits, a registered caller counts as parked, with the user
+ * registers it entered the module with.
  *
  * Return: 0, -EAGAIN when the cycle was given up, -EINTR on a fatal signal.
  */
-int gcheap_gc_collect(struct gcheap_heap *heap, const struct gcheap_park *p, u64 *cycle)
+int gcheap_gc_collect(struct gcheap_heap *heap, u64 *cycle)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	struct gcheap_mutator *m;
@@ -843,9 +911,13 @@ int gcheap_gc_collect(struct gcheap_heap *heap, const struct gcheap_park *p, u64
 	mutex_lock(&gc->world_lock);
 	m = gcheap_self(gc);
 	if (m) {
-		m->park = *p;
+		gcheap_save_regs(m);
 		m->in_collect = true;
-		gcheap_park_self(gc, m);
+		if (gc->stopping && m->parked_seq != gc->stop_seq) {
+			m->parked_seq = gc->stop_seq;
+			gc->nr_parked++;
+			wake_up_all(&gc->done_wq);
+		}
 	}
 	mutex_unlock(&gc->world_lock);
 
@@ -880,7 +952,6 @@ int gcheap_gc_collect(struct gcheap_heap *heap, const struct gcheap_park *p, u64
  * gcheap_gc_snapshot() - copy the heap for a fork() child
  * @heap: the heap
  * @dst: a new heap of the same layout, owned by the caller, empty
- * @p: the caller's roots, as for gcheap_gc_collect()
  *
  * The copy is made by a full collection, with the world stopped, right
  * after its sweep: only objects still allocated are copied.
@@ -888,8 +959,7 @@ int gcheap_gc_collect(struct gcheap_heap *heap, const struct gcheap_park *p, u64
  * Return: 0, -EAGAIN when no collection could stop the world, -EINTR on a
  * fatal signal, -ENOMEM.
  */
-int gcheap_gc_snapshot(struct gcheap_heap *heap, struct gcheap_heap *dst,
-		       const struct gcheap_park *p)
+int gcheap_gc_snapshot(struct gcheap_heap *heap, struct gcheap_heap *dst)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	u64 cycle;
@@ -900,7 +970,7 @@ int gcheap_gc_snapshot(struct gcheap_heap *heap, struct gcheap_heap *dst,
 	gc->snap_dst = dst;
 	gc->snap_ret = -EAGAIN;
 	mutex_unlock(&gc->world_lock);
-	ret = gcheap_gc_collect(heap, p, &cycle);
+	ret = gcheap_gc_collect(heap, &cycle);
 	mutex_lock(&gc->world_lock);
 	/* Still there: no cycle reached its copy. */
 	if (gc->snap_dst == dst)
@@ -977,7 +1047,6 @@ int gcheap_gc_init(struct gcheap_heap *heap, const struct gcheap_heap_create *hc
 	gc->pid = task_tgid_nr(current);
 	gc->gogc = hc->flags & GCHEAP_HEAP_GOGC ? hc->gogc : 100;
 	gc->soft_limit = hc->soft_limit_bytes;
-	gc->stop_signal = hc->stop_signal;
 	gc->checkmark = hc->flags & GCHEAP_HEAP_CHECKMARK;
 	gc->not_before = jiffies;
 	gcheap_set_goal(gc, 0, 0);
@@ -1023,10 +1092,8 @@ void gcheap_gc_destroy(struct gcheap_heap *heap)
 	unsigned long idx;
 
 	gcheap_gc_stop(heap);
-	xa_for_each(&gc->mutators, idx, m) {
-		put_task_struct(m->task);
-		kfree(m);
-	}
+	xa_for_each(&gc->mutators, idx, m)
+		gcheap_mutator_put(m);
 	xa_destroy(&gc->mutators);
 	kfree(gc->roots);
 	kvfree(gc->grey);

@@ -221,7 +221,6 @@ struct gcheap_grey {
  * @stopping: a stop is under way
  * @roots: the root ranges, @nr_roots of them
  * @nr_roots: see above
- * @stop_signal: the signal that stops registered threads, or 0
  * @pid: the process the heap was created by, for messages
  * @lock: protects the fields below
  * @requested: the highest cycle number anyone asked for
@@ -261,7 +260,6 @@ struct gcheap_collector {
 	bool stopping;
 	struct gcheap_range *roots;
 	unsigned int nr_roots;
-	int stop_signal;
 	pid_t pid;
 	spinlock_t lock;		/* requests, pacing, figures */
 	u64 requested;
@@ -336,6 +334,8 @@ struct gcheap_collector {
  * @nr_spans: spans in use
  * @nr_large: large objects
  * @nr_refills: spans installed in slots
+ * @file: the file the heap belongs to (not a reference: the file holds
+ *	the heap, and the collector stops before the file goes)
  * @snapshot: a fork snapshot, owned by no process until adopted
  * @handed_bytes: bytes of the objects that were free when their spans were
  *	installed in slots and whose spans are still there: with
@@ -378,6 +378,7 @@ struct gcheap_heap {
 	atomic64_t nr_large;
 	atomic64_t nr_refills;
 	atomic64_t handed_bytes;
+	struct file *file;
 	bool snapshot;
 	struct gcheap_collector gc;
 };
@@ -397,6 +398,7 @@ struct gcheap_heap {
  *	smp_store_release(); read with smp_load_acquire().
  * @inode: the file's private inode, whose address space the heap's VMA
  *	is on (DRM's anon-inode pattern)
+ * @file: the file itself
  */
 struct gcheap_file {
 	struct mutex lock;	/* the handshake and heap creation */
@@ -404,6 +406,7 @@ struct gcheap_file {
 	u64 features;
 	struct gcheap_heap *heap;
 	struct inode *inode;
+	struct file *file;
 };
 
 /* --- module parameters and counters (main.c) --- */
@@ -464,14 +467,11 @@ void gcheap_gc_stop(struct gcheap_heap *heap);
 void gcheap_gc_destroy(struct gcheap_heap *heap);
 void gcheap_gc_note_alloc(struct gcheap_heap *heap);
 int gcheap_gc_thread(struct gcheap_heap *heap, const struct gcheap_thread_reg *tr);
-int gcheap_gc_park(struct gcheap_heap *heap, const struct gcheap_park *p);
 int gcheap_gc_set_roots(struct gcheap_heap *heap, struct gcheap_range *r, unsigned int nr);
-int gcheap_gc_collect(struct gcheap_heap *heap, const struct gcheap_park *p, u64 *cycle);
+int gcheap_gc_collect(struct gcheap_heap *heap, u64 *cycle);
 int gcheap_gc_set(struct gcheap_heap *heap, unsigned int op, s64 value);
 void gcheap_gc_stats(struct gcheap_heap *heap, struct gcheap_heap_stats *st);
-int gcheap_gc_snapshot(struct gcheap_heap *heap, struct gcheap_heap *dst,
-		       const struct gcheap_park *p);
-bool gcheap_park_valid(const struct gcheap_park *p);
+int gcheap_gc_snapshot(struct gcheap_heap *heap, struct gcheap_heap *dst);
 
 static inline unsigned long gcheap_arena_addr(struct gcheap_heap *heap,
 					      unsigned long page)

@@ -292,6 +292,7 @@ struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_c
 	if (ret)
 		goto fail;
 	heap->mapping = gf->inode->i_mapping;
+	heap->file = gf->file;
 	heap->snapshot = snapshot;
 	/* A snapshot is no process's until one adopts it. */
 	if (!snapshot) {

@@ -92,7 +92,6 @@ static long gcheap_ioc_heap_create(struct gcheap_file *gf, void __user *argp);
 static long gcheap_ioc_cache(struct gcheap_file *gf, void __user *argp);
 static long gcheap_ioc_stats(struct gcheap_file *gf, void __user *argp);
 static long gcheap_ioc_thread(struct gcheap_file *gf, void __user *argp);
-static long gcheap_ioc_park(struct gcheap_file *gf, void __user *argp);
 static long gcheap_ioc_roots(struct gcheap_file *gf, void __user *argp);
 static long gcheap_ioc_gc(struct gcheap_file *gf, void __user *argp);
 static long gcheap_ioc_fork(struct gcheap_file *gf, void __user *argp);
@@ -113,7 +112,6 @@ static const struct gcheap_ioctl_desc {
 	[_IOC_NR(GCHEAP_IOC_CACHE)] = { GCHEAP_IOC_CACHE, gcheap_ioc_cache },
 	[_IOC_NR(GCHEAP_IOC_STATS)] = { GCHEAP_IOC_STATS, gcheap_ioc_stats },
 	[_IOC_NR(GCHEAP_IOC_THREAD)] = { GCHEAP_IOC_THREAD, gcheap_ioc_thread },
-	[_IOC_NR(GCHEAP_IOC_PARK)] = { GCHEAP_IOC_PARK, gcheap_ioc_park },
 	[_IOC_NR(GCHEAP_IOC_ROOTS)] = { GCHEAP_IOC_ROOTS, gcheap_ioc_roots },
 	[_IOC_NR(GCHEAP_IOC_GC)] = { GCHEAP_IOC_GC, gcheap_ioc_gc },
 	[_IOC_NR(GCHEAP_IOC_FORK)] = { GCHEAP_IOC_FORK, gcheap_ioc_fork },
@@ -193,13 +191,10 @@ static long gcheap_ioc_heap_create(struct gcheap_file *gf, void __user *argp)
 
 	if (copy_from_user(&hc, argp, sizeof(hc)))
 		return -EFAULT;
-	if ((hc.flags & ~GCHEAP_HEAP_FLAGS_ALL) || hc.pad || !hc.arena_bytes)
+	if ((hc.flags & ~GCHEAP_HEAP_FLAGS_ALL) || !hc.arena_bytes)
 		return -EINVAL;
 	if (hc.flags & GCHEAP_HEAP_GOGC ?
 	    hc.gogc < GCHEAP_GOGC_OFF || hc.gogc > GCHEAP_GOGC_MAX : hc.gogc)
-		return -EINVAL;
-	/* Only a real-time signal: the standard ones all mean something. */
-	if (hc.stop_signal && (hc.stop_signal < SIGRTMIN || hc.stop_signal > SIGRTMAX))
 		return -EINVAL;
 	if (hc.arena_bytes > (u64)READ_ONCE(gcheap_max_heap_mb) << 20)
 		return -EINVAL;
@@ -323,16 +318,19 @@ static long gcheap_ioc_thread(struct gcheap_file *gf, void __user *argp)
 
 	if (copy_from_user(&tr, argp, sizeof(tr)))
 		return -EFAULT;
-	if (tr.pad)
+	if (tr.pad || tr.pad2)
 		return -EINVAL;
 	switch (tr.op) {
 	case GCHEAP_THREAD_REGISTER:
 		if (tr.stack_lo >= tr.stack_hi ||
 		    !access_ok(u64_to_user_ptr(tr.stack_lo), tr.stack_hi - tr.stack_lo))
 			return -EINVAL;
+		if (!tr.extra != !tr.extra_len || tr.extra_len > GCHEAP_EXTRA_MAX ||
+		    !access_ok(u64_to_user_ptr(tr.extra), tr.extra_len))
+			return -EINVAL;
 		break;
 	case GCHEAP_THREAD_UNREGISTER:
-		if (tr.stack_lo || tr.stack_hi)
+		if (tr.stack_lo || tr.stack_hi || tr.extra || tr.extra_len)
 			return -EINVAL;
 		break;
 	default:
@@ -342,21 +340,6 @@ static long gcheap_ioc_thread(struct gcheap_file *gf, void __user *argp)
 	if (IS_ERR(heap))
 		return PTR_ERR(heap);
 	return gcheap_gc_thread(heap, &tr);
-}
-
-static long gcheap_ioc_park(struct gcheap_file *gf, void __user *argp)
-{
-	struct gcheap_heap *heap;
-	struct gcheap_park p;
-
-	if (copy_from_user(&p, argp, sizeof(p)))
-		return -EFAULT;
-	if (!gcheap_park_valid(&p))
-		return -EINVAL;
-	heap = gcheap_file_heap(gf, false);
-	if (IS_ERR(heap))
-		return PTR_ERR(heap);
-	return gcheap_gc_park(heap, &p);
 }
 
 static long gcheap_ioc_roots(struct gcheap_file *gf, void __user *argp)
@@ -388,12 +371,6 @@ static long gcheap_ioc_roots(struct gcheap_file *gf, void __user *argp)
 	return gcheap_gc_set_roots(heap, r, rt.nr);
 }
 
-static bool gcheap_park_zero(const struct gcheap_park *p)
-{
-	return !p->sp && !p->regs && !p->regs_len && !p->flags && !p->extra &&
-	       !p->extra_len && !p->pad;
-}
-
 static long gcheap_ioc_gc(struct gcheap_file *gf, void __user *argp)
 {
 	struct gcheap_heap *heap;
@@ -406,16 +383,15 @@ static long gcheap_ioc_gc(struct gcheap_file *gf, void __user *argp)
 		return -EINVAL;
 	switch (g.op) {
 	case GCHEAP_GC_COLLECT:
-		if (g.value || !gcheap_park_valid(&g.park))
+		if (g.value)
 			return -EINVAL;
 		break;
 	case GCHEAP_GC_SET_GOGC:
-		if (g.value < GCHEAP_GOGC_OFF || g.value > GCHEAP_GOGC_MAX ||
-		    !gcheap_park_zero(&g.park))
+		if (g.value < GCHEAP_GOGC_OFF || g.value > GCHEAP_GOGC_MAX)
 			return -EINVAL;
 		break;
 	case GCHEAP_GC_SET_SOFT_LIMIT:
-		if (g.value < 0 || !gcheap_park_zero(&g.park))
+		if (g.value < 0)
 			return -EINVAL;
 		break;
 	default:
@@ -426,7 +402,7 @@ static long gcheap_ioc_gc(struct gcheap_file *gf, void __user *argp)
 		return PTR_ERR(heap);
 	if (g.op != GCHEAP_GC_COLLECT)
 		return gcheap_gc_set(heap, g.op, g.value);
-	ret = gcheap_gc_collect(heap, &g.park, &g.cycle);
+	ret = gcheap_gc_collect(heap, &g.cycle);
 	if (ret)
 		return ret;
 	return copy_to_user(argp, &g, sizeof(g)) ? -EFAULT : 0;
@@ -448,7 +424,6 @@ static long gcheap_fork_snapshot(struct gcheap_heap *heap, struct gcheap_fork *f
 		.flags = GCHEAP_HEAP_GOGC | (heap->gc.checkmark ? GCHEAP_HEAP_CHECKMARK : 0),
 		.gogc = READ_ONCE(heap->gc.gogc),
 		.soft_limit_bytes = READ_ONCE(heap->gc.soft_limit),
-		.stop_signal = heap->gc.stop_signal,
 	};
 	struct gcheap_heap *copy;
 	struct gcheap_file *gf;
@@ -466,7 +441,7 @@ static long gcheap_fork_snapshot(struct gcheap_heap *heap, struct gcheap_fork *f
 		return PTR_ERR(copy);
 	}
 	gf->heap = copy;
-	ret = gcheap_gc_snapshot(heap, copy, &fk->park);
+	ret = gcheap_gc_snapshot(heap, copy);
 	if (ret)
 		goto fail;
 	fd = get_unused_fd_flags(O_CLOEXEC);
@@ -482,6 +457,8 @@ static long gcheap_fork_snapshot(struct gcheap_heap *heap, struct gcheap_fork *f
 	}
 	/* From here on the file owns gf. */
 	file->f_mapping = gf->inode->i_mapping;
+	gf->file = file;
+	copy->file = file;
 	fk->fd = fd;
 	if (copy_to_user(argp, fk, sizeof(*fk))) {
 		put_unused_fd(fd);
@@ -507,8 +484,6 @@ static long gcheap_ioc_fork(struct gcheap_file *gf, void __user *argp)
 		return -EINVAL;
 	switch (fk.op) {
 	case GCHEAP_FORK_SNAPSHOT:
-		if (!gcheap_park_valid(&fk.park))
-			return -EINVAL;
 		heap = gcheap_file_heap(gf, true);
 		if (IS_ERR(heap))
 			return PTR_ERR(heap);
@@ -516,8 +491,6 @@ static long gcheap_ioc_fork(struct gcheap_file *gf, void __user *argp)
 			return -EINVAL;
 		return gcheap_fork_snapshot(heap, &fk, argp);
 	case GCHEAP_FORK_ADOPT:
-		if (!gcheap_park_zero(&fk.park))
-			return -EINVAL;
 		/* Pairs with smp_store_release() in gcheap_ioc_heap_create(). */
 		heap = smp_load_acquire(&gf->heap);
 		if (!heap || !heap->snapshot)
@@ -602,6 +575,7 @@ static int gcheap_open(struct inode *inode, struct file *file)
 		return PTR_ERR(gf);
 	file->f_mapping = gf->inode->i_mapping;
 	file->private_data = gf;
+	gf->file = file;
 	return 0;
 }
 
@@ -638,13 +612,12 @@ static void __init gcheap_build_check_abi(void)
 	BUILD_BUG_ON(sizeof(struct gcheap_slot) != 256);
 	BUILD_BUG_ON(PAGE_SIZE % sizeof(struct gcheap_slot));
 	BUILD_BUG_ON(sizeof(struct gcheap_pageinfo) != 8);
-	BUILD_BUG_ON(sizeof(struct gcheap_heap_create) != 80);
-	BUILD_BUG_ON(sizeof(struct gcheap_thread_reg) != 24);
-	BUILD_BUG_ON(sizeof(struct gcheap_park) != 40);
+	BUILD_BUG_ON(sizeof(struct gcheap_heap_create) != 72);
+	BUILD_BUG_ON(sizeof(struct gcheap_thread_reg) != 40);
 	BUILD_BUG_ON(sizeof(struct gcheap_range) != 16);
 	BUILD_BUG_ON(sizeof(struct gcheap_roots) != 16);
-	BUILD_BUG_ON(sizeof(struct gcheap_gc) != 64);
-	BUILD_BUG_ON(sizeof(struct gcheap_fork) != 56);
+	BUILD_BUG_ON(sizeof(struct gcheap_gc) != 24);
+	BUILD_BUG_ON(sizeof(struct gcheap_fork) != 16);
 	BUILD_BUG_ON(sizeof(struct gcheap_cache_op) != 32);
 	BUILD_BUG_ON(sizeof(struct gcheap_cache) != 24);
 	BUILD_BUG_ON(sizeof(struct gcheap_heap_stats) != 168);

@@ -21,7 +21,6 @@
  * mapping: they make no system call either.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -105,17 +104,11 @@ static uint64_t env_memlimit(void)
 	return (uint64_t)v << shift;
 }
 
-static int env_int(const char *name, int def)
+static bool env_checkmark(void)
 {
-	const char *s = getenv(name);
-	char *end;
-	long v;
+	const char *s = getenv("GCHEAP_CHECKMARK");
 
-	if (!s || !*s)
-		return def;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	return errno || *end || v < 0 || v > 1024 ? def : (int)v;
+	return s && !strcmp(s, "1");
 }
 
 static bool env_rseq_disabled(void)
@@ -140,11 +133,10 @@ static void create_request(const struct gcheap_config *cfg, uint64_t bytes,
 		hc->flags |= GCHEAP_HEAP_GOGC;
 		hc->gogc = gogc;
 	}
-	if ((cfg && (cfg->flags & GCHEAP_CONFIG_CHECKMARK)) || env_int("GCHEAP_CHECKMARK", 0) == 1)
+	if ((cfg && (cfg->flags & GCHEAP_CONFIG_CHECKMARK)) || env_checkmark())
 		hc->flags |= GCHEAP_HEAP_CHECKMARK;
 	hc->soft_limit_bytes = cfg && cfg->soft_limit_bytes ? cfg->soft_limit_bytes :
 			       env_memlimit();
-	hc->stop_signal = gcheap_g.stop_signal;
 }
 
 /*
@@ -247,10 +239,6 @@ static int heap_setup(const struct gcheap_config *cfg)
 	int fd, ret;
 
 	bytes = cfg && cfg->heap_bytes ? cfg->heap_bytes : env_heap_bytes();
-	gcheap_g.stop_signal = cfg && cfg->stop_signal ? cfg->stop_signal :
-			       env_int("GCHEAP_STOP_SIGNAL", SIGRTMAX - 3);
-	if (gcheap_g.stop_signal < SIGRTMIN || gcheap_g.stop_signal > SIGRTMAX)
-		return -EINVAL;
 	fd = gcheap_prim_open_api(&api);
 	if (fd < 0)
 		return fd;
@@ -263,9 +251,6 @@ static int heap_setup(const struct gcheap_config *cfg)
 			ret = gcheap_prim_heap_create(fd, &hc);
 		}
 	}
-	if (ret)
-		goto fail;
-	ret = gcheap_stop_install(gcheap_g.stop_signal);
 	if (ret)
 		goto fail;
 	ret = gcheap_prim_map(fd, hc.map_bytes, &map);
@@ -320,14 +305,12 @@ GCHEAP_EXPORT int gcheap_init(const struct gcheap_config *config)
 
 	if (config) {
 		if (config->flags & ~(GCHEAP_CONFIG_NO_RSEQ | GCHEAP_CONFIG_GOGC |
-				      GCHEAP_CONFIG_CHECKMARK) || config->reserved)
+				      GCHEAP_CONFIG_CHECKMARK) || config->reserved[0] ||
+		    config->reserved[1])
 			return -EINVAL;
 		if (config->flags & GCHEAP_CONFIG_GOGC ?
 		    config->gogc < GCHEAP_GOGC_OFF || config->gogc > GCHEAP_GOGC_MAX :
 		    config->gogc != 0)
-			return -EINVAL;
-		if (config->stop_signal &&
-		    (config->stop_signal < SIGRTMIN || config->stop_signal > SIGRTMAX))
 			return -EINVAL;
 	}
 	pthread_mutex_lock(&gcheap_g.lock);

@@ -85,7 +85,6 @@ struct gcheap_state {
 	struct gcheap_thread *threads;
 	struct gcheap_root *roots;
 	pthread_key_t thread_key;
-	int stop_signal;
 	pthread_mutex_t roots_lock;	/* one root-set update at a time */
 	struct gcheap_start *starting;	/* threads not yet registered */
 	int fork_fd;			/* the snapshot for a fork() child */
@@ -113,7 +112,6 @@ void gcheap_flush_frees(struct gcheap_thread *t) GCHEAP_HIDDEN;
 void gcheap_threads_init(void) GCHEAP_HIDDEN;
 int gcheap_roots_stats(uint64_t *ranges, uint64_t *bytes) GCHEAP_HIDDEN;
 int gcheap_roots_sync(void) GCHEAP_HIDDEN;
-int gcheap_stop_install(int sig) GCHEAP_HIDDEN;
 int gcheap_collect_now(void) GCHEAP_HIDDEN;
 int gcheap_snapshot_now(struct gcheap_fork *fk) GCHEAP_HIDDEN;
 void *gcheap_alloc_internal(size_t size) GCHEAP_HIDDEN;

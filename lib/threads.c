@@ -26,8 +26,7 @@
 #include "internal.h"
 #include "prim.h"
 
-/* Initial-exec: the stop signal's handler reads it. */
-static __thread struct gcheap_thread *self __attribute__((tls_model("initial-exec")));
+static __thread struct gcheap_thread *self;
 
 static void thread_exit(void *arg)
 {
@@ -140,7 +139,7 @@ void gcheap_thread_release(struct gcheap_thread *t)
 	pthread_mutex_lock(&gcheap_g.lock);
 	if (t->registered) {
 		unlink_thread(t);
-		gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_UNREGISTER, 0, 0);
+		gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_UNREGISTER, 0, 0, NULL, 0);
 	}
 	pthread_mutex_unlock(&gcheap_g.lock);
 	munmap(t, sizeof(*t) + gcheap_g.nr_sc * sizeof(struct gcheap_slot));
@@ -170,7 +169,8 @@ GCHEAP_EXPORT int gcheap_register_thread(void)
 	}
 	stack_bounds(t);
 	/* From here on the module stops the thread for collections. */
-	ret = gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_REGISTER, t->stack_lo, t->stack_hi);
+	ret = gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_REGISTER, t->stack_lo, t->stack_hi,
+				 t->frees, sizeof(t->frees));
 	if (ret) {
 		pthread_mutex_unlock(&gcheap_g.lock);
 		return ret;

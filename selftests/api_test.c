@@ -94,7 +94,7 @@ TEST_F(dev, handshake)
 	EXPECT_EQ((1ull << _IOC_NR(GCHEAP_IOC_API)) | (1ull << _IOC_NR(GCHEAP_IOC_INFO)) |
 		  (1ull << _IOC_NR(GCHEAP_IOC_HEAP_CREATE)) |
 		  (1ull << _IOC_NR(GCHEAP_IOC_CACHE)) | (1ull << _IOC_NR(GCHEAP_IOC_STATS)) |
-		  (1ull << _IOC_NR(GCHEAP_IOC_THREAD)) | (1ull << _IOC_NR(GCHEAP_IOC_PARK)) |
+		  (1ull << _IOC_NR(GCHEAP_IOC_THREAD)) |
 		  (1ull << _IOC_NR(GCHEAP_IOC_ROOTS)) | (1ull << _IOC_NR(GCHEAP_IOC_GC)) |
 		  (1ull << _IOC_NR(GCHEAP_IOC_FORK)),
 		  api.ioctls);

@@ -43,8 +43,6 @@ extern "C" {
  * @soft_limit_bytes: a soft memory limit the collector works to keep the
  *	heap under, as Go's GOMEMLIMIT (0: the GCHEAP_MEMLIMIT environment
  *	variable, bytes with an optional KiB, MiB or GiB suffix, else none)
- * @stop_signal: the real-time signal libgcheap uses to stop threads for a
- *	collection (0: GCHEAP_STOP_SIGNAL, else SIGRTMAX - 3)
  * @reserved: must be zero
  */
 struct gcheap_config {
@@ -52,8 +50,7 @@ struct gcheap_config {
 	uint32_t flags;
 	int32_t gogc;
 	uint64_t soft_limit_bytes;
-	int32_t stop_signal;
-	uint32_t reserved;
+	uint32_t reserved[2];
 };
 
 /* Use per-thread caches even where rseq is available (GCHEAP_RSEQ=0). */

@@ -182,10 +182,6 @@ struct gcheap_pageinfo {
  * @soft_limit_bytes: in: a soft memory limit (GOMEMLIMIT's): the collector
  *	runs more often, and returns free pages sooner, to keep the heap
  *	below it; 0 for none
- * @stop_signal: in: the real-time signal the process handles by parking
- *	the thread (%GCHEAP_IOC_PARK), which the module sends to stop a
- *	registered thread; 0 when the process registers no threads
- * @pad: in: must be zero
  * @map_bytes: out: the length to mmap, at offset 0
  * @slots_offset: out: where the per-CPU slots start in the mapping
  * @pagemap_offset: out: where the page map starts
@@ -200,8 +196,6 @@ struct gcheap_heap_create {
 	__u32 flags;
 	__s32 gogc;
 	__u64 soft_limit_bytes;
-	__u32 stop_signal;
-	__u32 pad;
 	__u64 map_bytes;
 	__u64 slots_offset;
 	__u64 pagemap_offset;
@@ -311,7 +305,8 @@ struct gcheap_cache {
  * @total_pause_ns: out: all stop-the-world pauses together
  * @last_pause_ns: out: the last one
  * @stop_aborts: out: collections given up because a registered thread did
- *	not stop in time (it blocks or ignores the stop signal)
+ *	not stop in time (stopped by a debugger or job control, or in an
+ *	uninterruptible sleep)
  * @checkmark_errors: out: reachable objects checkmark mode found unmarked
  * @threads: out: registered threads
  * @reserved: out: zero
@@ -343,11 +338,13 @@ struct gcheap_heap_stats {
  * The collector.
  *
  * A heap is collected by a kernel thread of its own ("gcheap/<pid>") with
- * the world stopped: every registered thread is sent the heap's stop signal
- * and its handler parks it in the module (GCHEAP_IOC_PARK) until the
- * collection is over.  The roots are each parked thread's stack, from the
- * stack pointer it parked with to the top it registered, the registers and
- * the extra range it names, and the root ranges (GCHEAP_IOC_ROOTS).
+ * the world stopped: every registered thread is stopped where it is -- in
+ * its program, or in a system call, which is interrupted and later resumed
+ * as if nothing had happened -- and kept in the module until the
+ * collection is over.  No signal is involved.  The roots are each stopped
+ * thread's registers and its stack, from its stack pointer to the top it
+ * registered, the extra range it registered, and the root ranges
+ * (GCHEAP_IOC_ROOTS).
  */
 
 /**
@@ -356,50 +353,30 @@ struct gcheap_heap_stats {
  *	calling thread
  * @pad: must be zero
  * @stack_lo: REGISTER: the lowest address of the thread's stack
- * @stack_hi: REGISTER: one past its highest address; zero for UNREGISTER
+ * @stack_hi: REGISTER: one past its highest address
+ * @extra: REGISTER: user address of another range of the thread's to scan
+ *	(libgcheap's batch of pending explicit frees), or 0
+ * @extra_len: REGISTER: its length, at most %GCHEAP_EXTRA_MAX
+ * @pad2: must be zero
  *
- * REGISTER fails with EINVAL when the heap has no stop signal or the stack
- * is empty or not in user space, EEXIST when the thread is registered;
- * UNREGISTER with ENOENT when it is not.  A registered thread that exits
- * is forgotten by itself.
+ * Every field but @op is zero for UNREGISTER.  REGISTER fails with EINVAL
+ * when the stack is empty or a range is not in user space, EEXIST when the
+ * thread is registered; UNREGISTER with ENOENT when it is not.  A thread
+ * that exits is forgotten by itself.
  */
 struct gcheap_thread_reg {
 	__u32 op;
 	__u32 pad;
 	__u64 stack_lo;
 	__u64 stack_hi;
+	__u64 extra;
+	__u32 extra_len;
+	__u32 pad2;
 };
 
 #define GCHEAP_THREAD_REGISTER		1
 #define GCHEAP_THREAD_UNREGISTER	2
-
-/**
- * struct gcheap_park - a stopped thread's roots, argument of %GCHEAP_IOC_PARK
- * @sp: the lowest address of the stack still in use; the stack is scanned
- *	from here (rounded down to 8 bytes) to the top the thread registered.
- *	Outside the registered stack, only @regs and @extra are scanned.
- * @regs: user address of the thread's saved registers (a ucontext_t), or 0
- * @regs_len: their length, at most %GCHEAP_PARK_RANGE_MAX
- * @flags: must be zero
- * @extra: user address of another range to scan, or 0
- * @extra_len: its length, at most %GCHEAP_PARK_RANGE_MAX
- * @pad: must be zero
- *
- * Sent by the stop-signal handler.  When a stop is under way for the
- * calling thread, the call records its roots and returns once the world
- * restarts; otherwise it returns 0 at once.  EINTR only for a fatal signal.
- */
-struct gcheap_park {
-	__u64 sp;
-	__u64 regs;
-	__u32 regs_len;
-	__u32 flags;
-	__u64 extra;
-	__u32 extra_len;
-	__u32 pad;
-};
-
-#define GCHEAP_PARK_RANGE_MAX		65536
+#define GCHEAP_EXTRA_MAX		65536
 
 /**
  * struct gcheap_range - a range of user memory
@@ -436,19 +413,17 @@ struct gcheap_roots {
  * @flags: must be zero
  * @value: SET_GOGC: the new GOGC (%GCHEAP_GOGC_OFF or 0 to
  *	%GCHEAP_GOGC_MAX); SET_SOFT_LIMIT: bytes, 0 for none; else zero
- * @park: COLLECT: the caller's roots, as for %GCHEAP_IOC_PARK: a
- *	registered caller counts as stopped while it waits
  * @cycle: out: COLLECT: the number of the collection that completed
  *
  * COLLECT starts a collection and waits until one that started after the
- * call has completed.  EINTR if a fatal signal interrupts the wait;
- * EAGAIN if the collection had to be given up (see @stop_aborts).
+ * call has completed; a registered caller counts as stopped while it
+ * waits.  EINTR if a fatal signal interrupts the wait; EAGAIN if the
+ * collection had to be given up (see &gcheap_heap_stats.stop_aborts).
  */
 struct gcheap_gc {
 	__u32 op;
 	__u32 flags;
 	__s64 value;
-	struct gcheap_park park;
 	__u64 cycle;
 };
 
@@ -461,21 +436,20 @@ struct gcheap_gc {
  *	fork() child
  * @op: %GCHEAP_FORK_SNAPSHOT or %GCHEAP_FORK_ADOPT
  * @flags: must be zero
- * @park: SNAPSHOT: the caller's roots, as for %GCHEAP_IOC_PARK
  * @fd: out: SNAPSHOT: a new file descriptor (close-on-exec) holding a copy
- *	of the heap taken with the world stopped; in: ADOPT: must be -1
+ *	of the heap taken with the world stopped; in: must be -1
  * @pad: must be zero
  *
- * The parent takes a snapshot just before fork() and closes its
- * descriptor after it; the child calls ADOPT on the inherited snapshot
- * descriptor, which makes the copy its own heap, and maps it at the
- * parent's address.  ADOPT fails with EBUSY when the copy was adopted
- * already, ENODEV on a file without a snapshot.
+ * The parent takes a snapshot just before fork() (a registered caller
+ * counts as stopped meanwhile) and closes its descriptor after it; the
+ * child calls ADOPT on the inherited snapshot descriptor, which makes the
+ * copy its own heap, and maps it at the parent's address.  ADOPT fails
+ * with EBUSY when the copy was adopted already, ENODEV on a file without a
+ * snapshot.
  */
 struct gcheap_fork {
 	__u32 op;
 	__u32 flags;
-	struct gcheap_park park;
 	__s32 fd;
 	__u32 pad;
 };
@@ -498,13 +472,11 @@ struct gcheap_fork {
 #define GCHEAP_IOC_STATS	_IOWR(GCHEAP_IOC_MAGIC, 0x04, struct gcheap_heap_stats)
 /** GCHEAP_IOC_THREAD - register or unregister the calling thread. */
 #define GCHEAP_IOC_THREAD	_IOWR(GCHEAP_IOC_MAGIC, 0x05, struct gcheap_thread_reg)
-/** GCHEAP_IOC_PARK - park the calling thread for a stop of the world. */
-#define GCHEAP_IOC_PARK		_IOWR(GCHEAP_IOC_MAGIC, 0x06, struct gcheap_park)
 /** GCHEAP_IOC_ROOTS - set the heap's root ranges. */
-#define GCHEAP_IOC_ROOTS	_IOWR(GCHEAP_IOC_MAGIC, 0x07, struct gcheap_roots)
+#define GCHEAP_IOC_ROOTS	_IOWR(GCHEAP_IOC_MAGIC, 0x06, struct gcheap_roots)
 /** GCHEAP_IOC_GC - collect, or set the collector's pacing. */
-#define GCHEAP_IOC_GC		_IOWR(GCHEAP_IOC_MAGIC, 0x08, struct gcheap_gc)
+#define GCHEAP_IOC_GC		_IOWR(GCHEAP_IOC_MAGIC, 0x07, struct gcheap_gc)
 /** GCHEAP_IOC_FORK - snapshot a heap for a fork() child, or adopt one. */
-#define GCHEAP_IOC_FORK		_IOWR(GCHEAP_IOC_MAGIC, 0x09, struct gcheap_fork)
+#define GCHEAP_IOC_FORK		_IOWR(GCHEAP_IOC_MAGIC, 0x08, struct gcheap_fork)
 
 #endif /* _UAPI_LINUX_GCHEAP_H */
