@@ -615,6 +615,24 @@ static long gcheap_flush_offline_cpu(struct gcheap_heap *heap, int cpu)
 	return 0;
 }
 
+/*
+ * Whether @cpu's slots hold any span: a CPU the program has not allocated
+ * on since the last flush needs no work item.  Nothing installs a span
+ * there meanwhile: the registered threads are stopped.
+ */
+static bool gcheap_pcp_has_slots(struct gcheap_heap *heap, int cpu)
+{
+	struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
+	unsigned int sc;
+	bool ret = false;
+
+	spin_lock(&pcp->lock);
+	for (sc = 0; sc < heap->nr_sc && !ret; sc++)
+		ret = pcp->cls[sc].slot;
+	spin_unlock(&pcp->lock);
+	return ret;
+}
+
 /**
  * gcheap_cache_flush() - empty every CPU's slots
  * @heap: the heap, with its registered threads stopped
@@ -632,6 +650,8 @@ void gcheap_cache_flush(struct gcheap_heap *heap)
 
 	cpus_read_lock();
 	for_each_possible_cpu(cpu) {
+		if (!gcheap_pcp_has_slots(heap, cpu))
+			continue;
 		if (cpu_online(cpu))
 			work_on_cpu(cpu, gcheap_flush_cpu, heap);
 		else

@@ -48,10 +48,12 @@
  * which copies its user registers (pt_regs, saved by the kernel on entry)
  * and waits in the module until the world restarts.  Unlike a signal
  * handler it leaves no trace in the program: no handler to install or to
- * collide with, nothing blocked by signal masks, and an interrupted system
- * call is restarted as if nothing had happened -- nanosleep(), poll() and
- * futex waits with timeouts too, which return EINTR under any signal
- * handler, SA_RESTART or not.  Sleeping in the task work also preempts the
+ * collide with, nothing blocked by signal masks, and a system call it
+ * interrupts is restarted as after a signal without a handler -- which
+ * covers nanosleep(), poll() and futex waits with timeouts, which return
+ * EINTR under any handler, SA_RESTART or not.  (Calls that fail with EINTR
+ * on any pending signal -- epoll_wait(), sigtimedwait(), semop(), socket
+ * calls with a timeout -- still may, as they would under SA_RESTART.)  Sleeping in the task work also preempts the
  * thread, so a restartable sequence it was in is aborted.  A queued work
  * holds a reference on the mutator record and on the heap's file, so the
  * work can run after its thread unregistered or the heap was closed (the
@@ -113,6 +115,8 @@
  * @extra_len: its length
  * @parked_seq: the last stop it parked for
  * @in_collect: it waits in GCHEAP_GC_COLLECT and counts as parked
+ * @by_other: registered by another thread of its process, so its own
+ *	registration completes the record instead of failing
  * @regs: its user registers when it parked
  */
 struct gcheap_mutator {
@@ -127,6 +131,7 @@ struct gcheap_mutator {
 	unsigned int extra_len;
 	u64 parked_seq;
 	bool in_collect;
+	bool by_other;
 	struct pt_regs regs;
 };
 
@@ -156,10 +161,29 @@ static unsigned long *gcheap_marks(struct gcheap_collector *gc, struct gcheap_sp
 	return (unsigned long *)(gc->checking ? span->cmark : span->mark);
 }
 
+/*
+ * Checkmark mode's marking grows the stack instead of overflowing, so that
+ * it does not share the overflow passes it is there to check.
+ */
+static bool gcheap_grey_grow(struct gcheap_collector *gc)
+{
+	unsigned long cap = gc->grey_cap * 2;
+	struct gcheap_grey *g;
+
+	g = kvmalloc_array(cap, sizeof(*g), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	if (!g)
+		return false;
+	memcpy(g, gc->grey, gc->grey_top * sizeof(*g));
+	kvfree(gc->grey);
+	gc->grey = g;
+	gc->grey_cap = cap;
+	return true;
+}
+
 static void gcheap_grey_push(struct gcheap_collector *gc, unsigned long off,
 			     unsigned long len)
 {
-	if (gc->grey_top == gc->grey_cap) {
+	if (gc->grey_top == gc->grey_cap && !(gc->checking && gcheap_grey_grow(gc))) {
 		/* Marked, not scanned: the overflow pass will find it. */
 		gc->overflow = true;
 		return;
@@ -418,11 +442,13 @@ static u64 gcheap_checkmark_compare(struct gcheap_heap *heap)
 
 /*
  * Free a small-object span's unmarked allocated objects (not those a
- * thread's slot holds).  Return: the bytes freed.
+ * thread's slot holds), zeroing them a page at a time: one page lookup per
+ * page, not per object.  Return: the bytes freed.
  */
 static u64 gcheap_sweep_span(struct gcheap_heap *heap, struct gcheap_span *span)
 {
-	unsigned long base = span->start << PAGE_SHIFT;
+	unsigned long base = span->start << PAGE_SHIFT, pidx = ULONG_MAX;
+	struct page *page = NULL;
 	unsigned int w, n = 0;
 
 	spin_lock(&span->lock);
@@ -431,13 +457,26 @@ static u64 gcheap_sweep_span(struct gcheap_heap *heap, struct gcheap_span *span)
 
 		span->alloc[w] &= ~dead;
 		while (dead) {
-			unsigned int i = w * 64 + __ffs64(dead);
+			unsigned long off = base + (w * 64 + __ffs64(dead)) *
+					    (unsigned long)span->elem_size;
+			unsigned long len = span->elem_size;
 
 			dead &= dead - 1;
-			/* Zero before the lock goes: free objects are zero. */
-			gcheap_span_zero(heap, base + (unsigned long)i * span->elem_size,
-					 span->elem_size);
 			n++;
+			/* Zero before the lock goes: free objects are zero. */
+			while (len) {
+				unsigned long in = offset_in_page(off);
+				unsigned long k = min(len, PAGE_SIZE - in);
+
+				if (off >> PAGE_SHIFT != pidx) {
+					pidx = off >> PAGE_SHIFT;
+					page = xa_load(&heap->pages, pidx);
+				}
+				if (!WARN_ON_ONCE(!page))
+					memzero_page(page, in, k);
+				off += k;
+				len -= k;
+			}
 		}
 	}
 	span->nalloc -= n;
@@ -730,13 +769,12 @@ static int gcheap_gc_main(void *arg)
 {
 	struct gcheap_heap *heap = arg;
 	struct gcheap_collector *gc = &heap->gc;
-	unsigned long *buf = (unsigned long *)__get_free_page(GFP_KERNEL);
 
 	while (!kthread_should_stop()) {
 		wait_event_idle(gc->wake, kthread_should_stop() || gcheap_gc_pending(gc));
-		if (kthread_should_stop() || !buf)
+		if (kthread_should_stop())
 			break;
-		gcheap_cycle(heap, buf);
+		gcheap_cycle(heap, gc->buf);
 	}
 	/* Nobody waits for a cycle that will never run. */
 	spin_lock(&gc->lock);
@@ -744,10 +782,6 @@ static int gcheap_gc_main(void *arg)
 	gc->done = gc->started;
 	spin_unlock(&gc->lock);
 	wake_up_all(&gc->done_wq);
-	free_page((unsigned long)buf);
-	/* Stay until told to stop: kthread_stop() needs the task. */
-	while (!kthread_should_stop())
-		schedule_timeout_idle(HZ);
 	return 0;
 }
 
@@ -812,6 +846,7 @@ int gcheap_gc_thread(struct gcheap_heap *heap, const struct gcheap_thread_reg *t
 {
 	struct gcheap_collector *gc = &heap->gc;
 	struct gcheap_mutator *m, *old;
+	struct task_struct *task;
 	int ret;
 
 	if (tr->op == GCHEAP_THREAD_UNREGISTER) {
@@ -829,12 +864,28 @@ int gcheap_gc_thread(struct gcheap_heap *heap, const struct gcheap_thread_reg *t
 		return 0;
 	}
 
+	if (tr->tid) {
+		/* Another thread of this process (the main thread, by libgcheap). */
+		rcu_read_lock();
+		task = get_pid_task(find_vpid(tr->tid), PIDTYPE_PID);
+		rcu_read_unlock();
+		if (task && !same_thread_group(task, current)) {
+			put_task_struct(task);
+			task = NULL;
+		}
+		if (!task)
+			return -ESRCH;
+	} else {
+		task = get_task_struct(current);
+	}
 	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
-	if (!m)
+	if (!m) {
+		put_task_struct(task);
 		return -ENOMEM;
+	}
 	kref_init(&m->ref);
 	m->heap = heap;
-	m->task = get_task_struct(current);
+	m->task = task;
 	m->stack_lo = tr->stack_lo;
 	m->stack_hi = tr->stack_hi;
 	m->extra = tr->extra;
@@ -843,19 +894,30 @@ int gcheap_gc_thread(struct gcheap_heap *heap, const struct gcheap_thread_reg *t
 		/* A thread starting during a stop joins once it is over. */
 		ret = wait_event_killable(gc->done_wq, !READ_ONCE(gc->stopping));
 		if (ret)
-			goto fail;
+			goto out_put;
 		mutex_lock(&gc->world_lock);
 		if (!gc->stopping)
 			break;
 		mutex_unlock(&gc->world_lock);
 	}
 	m->parked_seq = gc->stop_seq;
-	old = xa_load(&gc->mutators, current->pid);
-	if (old && old->task == current) {
+	m->by_other = task != current;
+	old = xa_load(&gc->mutators, task->pid);
+	if (old && old->task == task && old->by_other && task == current) {
+		/* Its own registration: its stack and extra range, as it says. */
+		old->stack_lo = m->stack_lo;
+		old->stack_hi = m->stack_hi;
+		old->extra = m->extra;
+		old->extra_len = m->extra_len;
+		old->by_other = false;
+		ret = 0;
+		mutex_unlock(&gc->world_lock);
+		goto out_put;
+	} else if (old && old->task == task) {
 		ret = -EEXIST;
 	} else {
 		/* A dead thread's record whose thread id was reused goes. */
-		ret = xa_err(xa_store(&gc->mutators, current->pid, m, GFP_KERNEL_ACCOUNT));
+		ret = xa_err(xa_store(&gc->mutators, task->pid, m, GFP_KERNEL_ACCOUNT));
 		if (!ret && old)
 			gcheap_mutator_put(old);
 		else if (!ret)
@@ -864,7 +926,7 @@ int gcheap_gc_thread(struct gcheap_heap *heap, const struct gcheap_thread_reg *t
 	mutex_unlock(&gc->world_lock);
 	if (!ret)
 		return 0;
-fail:
+out_put:
 	gcheap_mutator_put(m);
 	return ret;
 }
@@ -1053,7 +1115,8 @@ int gcheap_gc_init(struct gcheap_heap *heap, const struct gcheap_heap_create *hc
 	gc->grey_cap = clamp_t(unsigned long, READ_ONCE(gcheap_mark_stack), 16, 1 << 24);
 	gc->grey = kvmalloc_array(gc->grey_cap, sizeof(*gc->grey), GFP_KERNEL_ACCOUNT);
 	gc->cand = kvmalloc_array(GCHEAP_NR_CAND, sizeof(*gc->cand), GFP_KERNEL_ACCOUNT);
-	if (!gc->grey || !gc->cand)
+	gc->buf = kmalloc(PAGE_SIZE, GFP_KERNEL_ACCOUNT);
+	if (!gc->grey || !gc->cand || !gc->buf)
 		return -ENOMEM;
 	return 0;
 }
@@ -1098,6 +1161,7 @@ void gcheap_gc_destroy(struct gcheap_heap *heap)
 	kfree(gc->roots);
 	kvfree(gc->grey);
 	kvfree(gc->cand);
+	kfree(gc->buf);
 	mutex_destroy(&gc->snap_lock);
 	mutex_destroy(&gc->world_lock);
 }

@@ -30,6 +30,7 @@
  * Lock order, outermost first:
  *
  *	gcheap_file.lock
+ *	gcheap_collector.snap_lock (mutex)
  *	gcheap_collector.world_lock (mutex)
  *	  mmap_lock (faults on user memory: roots are read under world_lock)
  *	  gcheap_heap.mheap_lock (mutex)
@@ -242,6 +243,7 @@ struct gcheap_grey {
  * @marked: bytes marked in the current marking
  * @cand: candidate pointers read from user memory, @nr_cand of them
  * @nr_cand: see above
+ * @buf: a page the collector reads user memory into
  * @snap_lock: one fork snapshot at a time
  * @snap_dst: the heap the next stopped cycle copies this one into, or NULL
  *	(world_lock)
@@ -289,6 +291,7 @@ struct gcheap_collector {
 	u64 marked;
 	unsigned long *cand;
 	unsigned int nr_cand;
+	unsigned long *buf;
 	struct mutex snap_lock;		/* one snapshot at a time */
 	struct gcheap_heap *snap_dst;
 	int snap_ret;

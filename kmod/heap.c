@@ -326,12 +326,18 @@ fail:
  */
 int gcheap_heap_adopt(struct gcheap_heap *heap)
 {
-	if (READ_ONCE(heap->mm))
+	int ret;
+
+	if (READ_ONCE(heap->mm) || heap->gc.thread)
 		return -EBUSY;
 	heap->gc.pid = task_tgid_nr(current);
+	/* The collector skips cycles until the heap has its process. */
+	ret = gcheap_gc_start(heap);
+	if (ret)
+		return ret;
 	mmgrab(current->mm);
 	WRITE_ONCE(heap->mm, current->mm);
-	return gcheap_gc_start(heap);
+	return 0;
 }
 
 /* --- the mapping --- */

@@ -34,7 +34,11 @@
  * per file), mmap maps it (heap.c), GCHEAP_IOC_CACHE carries out batches of
  * refills, releases, large allocations and frees (cache.c), and
  * GCHEAP_IOC_STATS reports the heap's figures.  Each batch is copied in and
- * validated whole before any of it is carried out.
+ * validated whole before any of it is carried out.  The collector's
+ * commands (gc.c): GCHEAP_IOC_THREAD registers the threads it stops,
+ * GCHEAP_IOC_ROOTS sets the root ranges, GCHEAP_IOC_GC collects or sets the
+ * pacing, and GCHEAP_IOC_FORK takes a fork() snapshot of a heap or adopts
+ * one in the child.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -318,7 +322,7 @@ static long gcheap_ioc_thread(struct gcheap_file *gf, void __user *argp)
 
 	if (copy_from_user(&tr, argp, sizeof(tr)))
 		return -EFAULT;
-	if (tr.pad || tr.pad2)
+	if (tr.pad2)
 		return -EINVAL;
 	switch (tr.op) {
 	case GCHEAP_THREAD_REGISTER:
@@ -330,7 +334,7 @@ static long gcheap_ioc_thread(struct gcheap_file *gf, void __user *argp)
 			return -EINVAL;
 		break;
 	case GCHEAP_THREAD_UNREGISTER:
-		if (tr.stack_lo || tr.stack_hi || tr.extra || tr.extra_len)
+		if (tr.tid || tr.stack_lo || tr.stack_hi || tr.extra || tr.extra_len)
 			return -EINVAL;
 		break;
 	default:
@@ -487,8 +491,6 @@ static long gcheap_ioc_fork(struct gcheap_file *gf, void __user *argp)
 		heap = gcheap_file_heap(gf, true);
 		if (IS_ERR(heap))
 			return PTR_ERR(heap);
-		if (heap->snapshot && !READ_ONCE(heap->mapped))
-			return -EINVAL;
 		return gcheap_fork_snapshot(heap, &fk, argp);
 	case GCHEAP_FORK_ADOPT:
 		/* Pairs with smp_store_release() in gcheap_ioc_heap_create(). */

@@ -331,8 +331,7 @@ GCHEAP_EXPORT int gcheap_init(const struct gcheap_config *config)
 		return ret;
 	/* The roots, and the main thread, once the lock is free. */
 	gcheap_roots_sync();
-	if (getpid() == (pid_t)syscall(SYS_gettid))
-		gcheap_register_thread();
+	gcheap_register_main();
 	return 0;
 }
 
@@ -363,6 +362,7 @@ static int collect_for_memory(void)
 
 	if (t)
 		gcheap_flush_frees(t);
+	gcheap_roots_sync();
 	return gcheap_collect_now();
 }
 
@@ -372,6 +372,16 @@ static int refill(unsigned int op, unsigned int sc, struct gcheap_slot *slot)
 	int ret = gcheap_prim_cache(gcheap_g.fd, &o, 1);
 
 	return ret ? ret : o.error;
+}
+
+/* A refill; at the heap's limit, a collection and one more try. */
+static int refill_or_collect(unsigned int op, unsigned int sc, struct gcheap_slot *slot)
+{
+	int ret = refill(op, sc, slot);
+
+	if (ret != -ENOMEM || collect_for_memory())
+		return ret;
+	return refill(op, sc, slot);
 }
 
 /*
@@ -465,8 +475,7 @@ static void *alloc_thread(unsigned int sc)
 			return (void *)(uintptr_t)(s->base + ((uint64_t)w * 64 +
 				__builtin_ctzll(bits)) * s->size);
 		}
-		if (refill(GCHEAP_OP_REFILL_THREAD, sc, s) &&
-		    (collect_for_memory() || refill(GCHEAP_OP_REFILL_THREAD, sc, s)))
+		if (refill_or_collect(GCHEAP_OP_REFILL_THREAD, sc, s))
 			return NULL;
 	}
 }
@@ -512,8 +521,7 @@ static __attribute__((noinline)) void *alloc_small_slow(unsigned int sc)
 	}
 	while (!(p = cpu_try(sc))) {
 		/* Empty: refill it.  Otherwise the sequence was interrupted. */
-		if (cpu_slot_empty(sc) && refill(GCHEAP_OP_REFILL, sc, NULL) &&
-		    (collect_for_memory() || refill(GCHEAP_OP_REFILL, sc, NULL)))
+		if (cpu_slot_empty(sc) && refill_or_collect(GCHEAP_OP_REFILL, sc, NULL))
 			break;
 	}
 out:

@@ -110,6 +110,7 @@ void gcheap_thread_release(struct gcheap_thread *t) GCHEAP_HIDDEN;
 void gcheap_thread_forget(struct gcheap_thread *t) GCHEAP_HIDDEN;
 void gcheap_flush_frees(struct gcheap_thread *t) GCHEAP_HIDDEN;
 void gcheap_threads_init(void) GCHEAP_HIDDEN;
+void gcheap_register_main(void) GCHEAP_HIDDEN;
 int gcheap_roots_stats(uint64_t *ranges, uint64_t *bytes) GCHEAP_HIDDEN;
 int gcheap_roots_sync(void) GCHEAP_HIDDEN;
 int gcheap_collect_now(void) GCHEAP_HIDDEN;

@@ -88,11 +88,11 @@ int gcheap_prim_stats(int fd, struct gcheap_heap_stats *st)
 	return prim_ioctl(fd, GCHEAP_IOC_STATS, st);
 }
 
-int gcheap_prim_thread(int fd, uint32_t op, uintptr_t stack_lo, uintptr_t stack_hi,
+int gcheap_prim_thread(int fd, uint32_t op, pid_t tid, uintptr_t stack_lo, uintptr_t stack_hi,
 		       const void *extra, uint32_t extra_len)
 {
 	struct gcheap_thread_reg tr = {
-		.op = op, .stack_lo = stack_lo, .stack_hi = stack_hi,
+		.op = op, .tid = (uint32_t)tid, .stack_lo = stack_lo, .stack_hi = stack_hi,
 		.extra = (uintptr_t)extra, .extra_len = extra_len,
 	};
 

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/gcheap.h>
 
 #include "internal.h"
@@ -29,7 +30,7 @@ int gcheap_prim_map(int fd, size_t bytes, void **addr) GCHEAP_HIDDEN;
 int gcheap_prim_cache(int fd, struct gcheap_cache_op *ops, unsigned int nr) GCHEAP_HIDDEN;
 int gcheap_prim_stats(int fd, struct gcheap_heap_stats *st) GCHEAP_HIDDEN;
 /* @extra: the thread's batch of pending frees, scanned while it is stopped. */
-int gcheap_prim_thread(int fd, uint32_t op, uintptr_t stack_lo, uintptr_t stack_hi,
+int gcheap_prim_thread(int fd, uint32_t op, pid_t tid, uintptr_t stack_lo, uintptr_t stack_hi,
 		       const void *extra, uint32_t extra_len) GCHEAP_HIDDEN;
 int gcheap_prim_roots(int fd, const struct gcheap_range *r, unsigned int nr) GCHEAP_HIDDEN;
 int gcheap_prim_gc(int fd, struct gcheap_gc *g) GCHEAP_HIDDEN;

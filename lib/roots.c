@@ -59,7 +59,12 @@ GCHEAP_EXPORT int gcheap_add_roots(void *start, size_t len)
 	n->next = gcheap_g.roots;
 	gcheap_g.roots = n;
 	pthread_mutex_unlock(&gcheap_g.lock);
-	gcheap_roots_sync();
+	/* A range the module would not scan is no root: take it back. */
+	ret = gcheap_roots_sync();
+	if (ret) {
+		gcheap_remove_roots(start, len);
+		return ret;
+	}
 	return 0;
 }
 

@@ -139,7 +139,7 @@ void gcheap_thread_release(struct gcheap_thread *t)
 	pthread_mutex_lock(&gcheap_g.lock);
 	if (t->registered) {
 		unlink_thread(t);
-		gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_UNREGISTER, 0, 0, NULL, 0);
+		gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_UNREGISTER, 0, 0, 0, NULL, 0);
 	}
 	pthread_mutex_unlock(&gcheap_g.lock);
 	munmap(t, sizeof(*t) + gcheap_g.nr_sc * sizeof(struct gcheap_slot));
@@ -168,9 +168,13 @@ GCHEAP_EXPORT int gcheap_register_thread(void)
 		return -EALREADY;
 	}
 	stack_bounds(t);
-	/* From here on the module stops the thread for collections. */
-	ret = gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_REGISTER, t->stack_lo, t->stack_hi,
-				 t->frees, sizeof(t->frees));
+	/*
+	 * From here on the module stops the thread for collections.  (The
+	 * main thread may have been registered by another at set-up: this
+	 * completes its record with its frees.)
+	 */
+	ret = gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_REGISTER, 0, t->stack_lo,
+				 t->stack_hi, t->frees, sizeof(t->frees));
 	if (ret) {
 		pthread_mutex_unlock(&gcheap_g.lock);
 		return ret;
@@ -180,6 +184,42 @@ GCHEAP_EXPORT int gcheap_register_thread(void)
 	gcheap_g.threads = t;
 	pthread_mutex_unlock(&gcheap_g.lock);
 	return 0;
+}
+
+/*
+ * The main thread's stack, recorded when the library is loaded (on the main
+ * thread, before main() runs), so that it can be registered even when the
+ * heap is set up on another thread first.
+ */
+static uintptr_t main_stack_lo, main_stack_hi;
+
+__attribute__((constructor)) static void record_main_stack(void)
+{
+	struct gcheap_thread t;
+
+	if (getpid() != (pid_t)syscall(SYS_gettid))
+		return;
+	memset(&t, 0, sizeof(t));
+	stack_bounds(&t);
+	main_stack_lo = t.stack_lo;
+	main_stack_hi = t.stack_hi;
+}
+
+/*
+ * At set-up: the main thread is registered, by itself, or by the thread
+ * setting up the heap (its stack is a root from now on; it registers its
+ * own state when it first uses the heap, and the module then says it is
+ * registered already).
+ */
+void gcheap_register_main(void)
+{
+	if (getpid() == (pid_t)syscall(SYS_gettid)) {
+		gcheap_register_thread();
+		return;
+	}
+	if (main_stack_hi)
+		gcheap_prim_thread(gcheap_g.fd, GCHEAP_THREAD_REGISTER, getpid(),
+				   main_stack_lo, main_stack_hi, NULL, 0);
 }
 
 GCHEAP_EXPORT int gcheap_unregister_thread(void)

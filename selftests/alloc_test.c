@@ -403,7 +403,7 @@ static void run_workers(struct __test_metadata *_metadata, int nthreads, int cou
 	free(all);
 }
 
-TEST_F(lib, threads_on_all_cpus)
+TEST_F_TIMEOUT(lib, threads_on_all_cpus, 180)
 {
 	int n = (int)sysconf(_SC_NPROCESSORS_ONLN) * 4;
 
@@ -413,7 +413,7 @@ TEST_F(lib, threads_on_all_cpus)
 /* Threads pinned to one CPU after another while allocating, with a storm
  * of signals: sequences are aborted mid-way and must retry cleanly.
  */
-TEST_F(lib, cpu_migration_and_signals)
+TEST_F_TIMEOUT(lib, cpu_migration_and_signals, 180)
 {
 	int n = (int)sysconf(_SC_NPROCESSORS_ONLN) * 2;
 
@@ -586,12 +586,12 @@ TEST(exit_and_kill_free_everything)
 			for (i = 0; ; i++) {
 				if (!gcheap_alloc(16 + (i % 300) * 16))
 					_exit(1);
-				if (i == 100000 && round < 2)
+				if (i == 30000 && round < 2)
 					_exit(0);
 			}
 		}
 		if (round >= 2) {
-			usleep(200000);
+			usleep(100000);
 			kill(pid, SIGKILL);
 		}
 		ASSERT_EQ(pid, waitpid(pid, &status, 0));

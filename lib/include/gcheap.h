@@ -84,8 +84,9 @@ struct gcheap_config {
  * @flags: GCHEAP_STATS_* flags
  * @marked_bytes: bytes the last collection found reachable
  * @freed_bytes: bytes of unreachable objects freed by all collections
- * @next_gc_bytes: the heap_bytes at which the next collection starts (0:
- *	pacing is off)
+ * @next_gc_bytes: the goal: the next collection starts when the bytes
+ *	allocated (live_bytes plus free objects handed to the caches) reach
+ *	it (0: pacing is off and there is no soft limit)
  * @last_pause_ns: the last stop-the-world pause
  * @stop_aborts: collections given up because a thread did not stop
  * @checkmark_errors: reachable objects checkmark mode found unmarked

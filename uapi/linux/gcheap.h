@@ -299,8 +299,9 @@ struct gcheap_cache {
  * @cycles: out: collections completed
  * @marked_bytes: out: bytes the last collection found reachable
  * @freed_bytes: out: bytes of unreachable objects all collections freed
- * @next_gc_bytes: out: the heap size (@heap_bytes) at which the next
- *	collection starts; 0 with pacing off
+ * @next_gc_bytes: out: the goal: the next collection starts when the bytes
+ *	allocated (@live_bytes plus the free objects handed to caches) reach
+ *	it; 0 with pacing off and no soft limit
  * @max_pause_ns: out: the longest stop-the-world pause
  * @total_pause_ns: out: all stop-the-world pauses together
  * @last_pause_ns: out: the last one
@@ -339,9 +340,13 @@ struct gcheap_heap_stats {
  *
  * A heap is collected by a kernel thread of its own ("gcheap/<pid>") with
  * the world stopped: every registered thread is stopped where it is -- in
- * its program, or in a system call, which is interrupted and later resumed
- * as if nothing had happened -- and kept in the module until the
- * collection is over.  No signal is involved.  The roots are each stopped
+ * its program, or in a system call, which is interrupted as by a signal
+ * without a handler -- and kept in the module until the collection is
+ * over.  No signal is delivered: calls the kernel restarts after such a
+ * signal (read, write, nanosleep, poll, select, futex waits...) resume as
+ * if nothing had happened; those that fail with EINTR on any signal
+ * (epoll_wait, sigtimedwait, semop, io_getevents, socket calls with a
+ * timeout) may return EINTR, as they would for a signal with SA_RESTART.  The roots are each stopped
  * thread's registers and its stack, from its stack pointer to the top it
  * registered, the extra range it registered, and the root ranges
  * (GCHEAP_IOC_ROOTS).
@@ -349,9 +354,11 @@ struct gcheap_heap_stats {
 
 /**
  * struct gcheap_thread_reg - argument of %GCHEAP_IOC_THREAD
- * @op: %GCHEAP_THREAD_REGISTER or %GCHEAP_THREAD_UNREGISTER, for the
+ * @op: %GCHEAP_THREAD_REGISTER or %GCHEAP_THREAD_UNREGISTER
+ * @tid: REGISTER: the thread, another thread of the calling process
+ *	(libgcheap registers the main thread when the heap is set up on
+ *	another one), or 0 for the calling thread; UNREGISTER: 0, the
  *	calling thread
- * @pad: must be zero
  * @stack_lo: REGISTER: the lowest address of the thread's stack
  * @stack_hi: REGISTER: one past its highest address
  * @extra: REGISTER: user address of another range of the thread's to scan
@@ -360,13 +367,16 @@ struct gcheap_heap_stats {
  * @pad2: must be zero
  *
  * Every field but @op is zero for UNREGISTER.  REGISTER fails with EINVAL
- * when the stack is empty or a range is not in user space, EEXIST when the
- * thread is registered; UNREGISTER with ENOENT when it is not.  A thread
- * that exits is forgotten by itself.
+ * when the stack is empty or a range is not in user space, ESRCH when @tid
+ * is no thread of the caller's process, EEXIST when the thread is
+ * registered (except a thread registered by another that registers itself:
+ * that replaces its stack and extra range); UNREGISTER with ENOENT when it
+ * is not.  A thread that exits
+ * is forgotten by itself.
  */
 struct gcheap_thread_reg {
 	__u32 op;
-	__u32 pad;
+	__u32 tid;
 	__u64 stack_lo;
 	__u64 stack_hi;
 	__u64 extra;
