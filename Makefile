@@ -5,7 +5,9 @@
 #
 #   make              kmod/gcheap.ko against KDIR, libgcheap, the selftests
 #                     and the demo
-#   make run          set everything up and run the demo in a guest
+#   make run          set everything up and, in a guest, run the demo and a
+#                     garbage-collected workload (binary trees) with the
+#                     collector's figures (tools/run-demo)
 #   make check        the whole kselftest suite in guests on 6.1, 6.12 and
 #                     the debug kernel, plus checkpatch, sparse, kernel-doc
 #   make deps         install what the project needs (Debian packages)
@@ -70,7 +72,7 @@ run: deps
 	@$(MAKE) -s --no-print-directory lib demo
 	@k=$${GCHEAP_KERNEL:-6.1}; mkdir -p build; \
 	  tools/build-module $$k >build/run-module.log 2>&1 || { cat build/run-module.log; exit 1; }; \
-	  tools/vmrun -k $$k -- tools/demo
+	  tools/vmrun -k $$k -- tools/run-demo
 
 # GCHEAP_KERNEL picks the guest kernel, as for make run.
 bench: deps
