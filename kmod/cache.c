@@ -546,6 +546,28 @@ out:
 }
 
 /*
+ * Empty slot (@cpu, @sc) of @pcp (locked): its span, with the objects the
+ * slot allocated merged into its record, in state TRANSIT; or NULL.
+ */
+static struct gcheap_span *gcheap_slot_take(struct gcheap_heap *heap, struct gcheap_pcp *pcp,
+					    int cpu, unsigned int sc)
+{
+	struct gcheap_span *span = pcp->cls[sc].slot;
+	u64 snap[GCHEAP_SLOT_WORDS];
+	struct gcheap_slot *slot;
+
+	if (!span)
+		return NULL;
+	slot = gcheap_cpu_slot(heap, cpu, sc);
+	gcheap_slot_snapshot(slot, snap);
+	gcheap_slot_clear(slot);
+	pcp->cls[sc].slot = NULL;
+	span->state = GCHEAP_SPAN_TRANSIT;
+	gcheap_span_merge(heap, span, snap);
+	return span;
+}
+
+/*
  * Empty every slot of this CPU (run on the CPU itself, as an install is):
  * the spans' objects the slots allocated become allocated in the module's
  * own record, and the spans go back to the lists.
@@ -554,7 +576,6 @@ static long gcheap_flush_cpu(void *arg)
 {
 	struct gcheap_heap *heap = arg;
 	struct gcheap_span *span, *tmp;
-	u64 snap[GCHEAP_SLOT_WORDS];
 	struct gcheap_pcp *pcp;
 	LIST_HEAD(out);
 	unsigned int sc;
@@ -564,17 +585,9 @@ static long gcheap_flush_cpu(void *arg)
 	cpu = smp_processor_id();
 	spin_lock(&pcp->lock);
 	for (sc = 0; sc < heap->nr_sc; sc++) {
-		struct gcheap_slot *slot = gcheap_cpu_slot(heap, cpu, sc);
-
-		span = pcp->cls[sc].slot;
-		if (!span)
-			continue;
-		gcheap_slot_snapshot(slot, snap);
-		gcheap_slot_clear(slot);
-		pcp->cls[sc].slot = NULL;
-		span->state = GCHEAP_SPAN_TRANSIT;
-		gcheap_span_merge(heap, span, snap);
-		list_add(&span->node, &out);
+		span = gcheap_slot_take(heap, pcp, cpu, sc);
+		if (span)
+			list_add(&span->node, &out);
 	}
 	spin_unlock(&pcp->lock);
 	put_cpu_ptr(heap->pcp);
@@ -589,30 +602,19 @@ static long gcheap_flush_cpu(void *arg)
  * A CPU that is not online runs no thread: its slots are flushed from here,
  * under the CPU hotplug lock that keeps it offline.
  */
-static long gcheap_flush_offline_cpu(struct gcheap_heap *heap, int cpu)
+static void gcheap_flush_offline_cpu(struct gcheap_heap *heap, int cpu)
 {
 	struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
-	u64 snap[GCHEAP_SLOT_WORDS];
 	struct gcheap_span *span;
 	unsigned int sc;
 
 	for (sc = 0; sc < heap->nr_sc; sc++) {
 		spin_lock(&pcp->lock);
-		span = pcp->cls[sc].slot;
-		if (span) {
-			struct gcheap_slot *slot = gcheap_cpu_slot(heap, cpu, sc);
-
-			gcheap_slot_snapshot(slot, snap);
-			gcheap_slot_clear(slot);
-			pcp->cls[sc].slot = NULL;
-			span->state = GCHEAP_SPAN_TRANSIT;
-			gcheap_span_merge(heap, span, snap);
-		}
+		span = gcheap_slot_take(heap, pcp, cpu, sc);
 		spin_unlock(&pcp->lock);
 		if (span)
 			gcheap_span_put(heap, span);
 	}
-	return 0;
 }
 
 /*

@@ -53,8 +53,9 @@
  * covers nanosleep(), poll() and futex waits with timeouts, which return
  * EINTR under any handler, SA_RESTART or not.  (Calls that fail with EINTR
  * on any pending signal -- epoll_wait(), sigtimedwait(), semop(), socket
- * calls with a timeout -- still may, as they would under SA_RESTART.)  Sleeping in the task work also preempts the
- * thread, so a restartable sequence it was in is aborted.  A queued work
+ * calls with a timeout -- still may, as they would under SA_RESTART.)
+ * Sleeping in the task work also preempts the thread, so a restartable
+ * sequence it was in is aborted.  A queued work
  * holds a reference on the mutator record and on the heap's file, so the
  * work can run after its thread unregistered or the heap was closed (the
  * reference is dropped with fput(), whose release runs later, outside the

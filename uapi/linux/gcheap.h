@@ -346,10 +346,10 @@ struct gcheap_heap_stats {
  * signal (read, write, nanosleep, poll, select, futex waits...) resume as
  * if nothing had happened; those that fail with EINTR on any signal
  * (epoll_wait, sigtimedwait, semop, io_getevents, socket calls with a
- * timeout) may return EINTR, as they would for a signal with SA_RESTART.  The roots are each stopped
- * thread's registers and its stack, from its stack pointer to the top it
- * registered, the extra range it registered, and the root ranges
- * (GCHEAP_IOC_ROOTS).
+ * timeout) may return EINTR, as they would for a signal with SA_RESTART.
+ * The roots are each stopped thread's registers and its stack, from its
+ * stack pointer to the top it registered, the extra range it registered,
+ * and the root ranges (GCHEAP_IOC_ROOTS).
  */
 
 /**
