@@ -272,7 +272,7 @@ static int heap_setup(const struct gcheap_config *cfg)
 	gcheap_g.nr_cpus = hc.nr_cpus;
 	gcheap_g.nr_sc = hc.nr_span_classes;
 	gcheap_g.pagemap = (const void *)((char *)map + hc.pagemap_offset);
-	gcheap_g.arena = (uintptr_t)map + hc.arena_offset;
+	gcheap_g.arena_offset = hc.arena_offset;
 	gcheap_g.arena_end = (uintptr_t)map + hc.map_bytes;
 	gcheap_g.nr_classes = h->nr_classes;
 	memcpy(gcheap_g.classes, h->classes, h->nr_classes * sizeof(h->classes[0]));
@@ -420,6 +420,7 @@ static inline __attribute__((always_inline)) void *cpu_try(unsigned int sc)
 	uint32_t cpu = gcheap_rseq_cpu(off), size, hint, w;
 	struct gcheap_slot *s;
 	uint64_t gen, base, bits;
+	void *p;
 
 	if (unlikely(cpu >= gcheap_g.nr_cpus))
 		return NULL;
@@ -433,13 +434,15 @@ static inline __attribute__((always_inline)) void *cpu_try(unsigned int sc)
 	w = find_word(s->free, hint, &bits);
 	if (unlikely(!bits || !base))
 		return NULL;
+	/* Before the commit: from then on the thread must hold it (rseq.h). */
+	p = (void *)(uintptr_t)(base + ((uint64_t)w * 64 + __builtin_ctzll(bits)) * size);
 	if (unlikely(gcheap_rseq_commit(off, cpu, &s->gen, gen, &s->free[w], bits,
-					bits & (bits - 1))))
+					bits & (bits - 1), p)))
 		return NULL;
 	/* A hint only: a stale one just starts the search elsewhere. */
 	if (unlikely(w != hint))
 		s->hint = w;
-	return (void *)(uintptr_t)(base + ((uint64_t)w * 64 + __builtin_ctzll(bits)) * size);
+	return p;
 }
 
 static bool cpu_slot_empty(unsigned int sc)
@@ -470,10 +473,14 @@ static void *alloc_thread(unsigned int sc)
 
 		w = find_word(s->free, s->hint, &bits);
 		if (bits) {
+			void *p = (void *)(uintptr_t)(s->base + ((uint64_t)w * 64 +
+				__builtin_ctzll(bits)) * s->size);
+
+			/* The pointer exists before the store allocates it. */
+			__asm__ __volatile__("" : : "r"(p) : "memory");
 			s->free[w] = bits & (bits - 1);
 			s->hint = w;
-			return (void *)(uintptr_t)(s->base + ((uint64_t)w * 64 +
-				__builtin_ctzll(bits)) * s->size);
+			return p;
 		}
 		if (refill_or_collect(GCHEAP_OP_REFILL_THREAD, sc, s))
 			return NULL;
@@ -590,10 +597,12 @@ GCHEAP_EXPORT void *gcheap_calloc(size_t nmemb, size_t size)
 /* The page-map entry of an arena address; false outside the arena. */
 static bool pageinfo(uintptr_t p, uint64_t *entry)
 {
+	uintptr_t arena = (uintptr_t)gcheap_g.map + gcheap_g.arena_offset;
+
 	if (!__atomic_load_n(&gcheap_g.ready, __ATOMIC_ACQUIRE) ||
-	    p < gcheap_g.arena || p >= gcheap_g.arena_end)
+	    p < arena || p >= gcheap_g.arena_end)
 		return false;
-	*entry = READ_ONCE(*(const uint64_t *)&gcheap_g.pagemap[(p - gcheap_g.arena) / 4096]);
+	*entry = READ_ONCE(*(const uint64_t *)&gcheap_g.pagemap[(p - arena) / 4096]);
 	return true;
 }
 

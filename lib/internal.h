@@ -78,7 +78,11 @@ struct gcheap_state {
 	uint32_t nr_sc;
 	uint32_t nr_classes;
 	const struct gcheap_pageinfo *pagemap;
-	uintptr_t arena;
+	/*
+	 * The arena's offset in the mapping, not its address: this state is
+	 * in a root range, and the arena's address is the first object's.
+	 */
+	uintptr_t arena_offset;
 	uintptr_t arena_end;
 	struct gcheap_class classes[GCHEAP_CLASSES_MAX];
 	uint8_t class_of[GCHEAP_SMALL_MAX / 16 + 1];

@@ -45,10 +45,16 @@ static inline uint32_t gcheap_rseq_cpu(ptrdiff_t offset)
 	return *(volatile const __seg_fs uint32_t *)(uintptr_t)(offset + GCHEAP_RSEQ_CPU_ID);
 }
 
-/* 0: committed; 1: something changed or the sequence was aborted. */
+/*
+ * 0: committed; 1: something changed or the sequence was aborted.  @obj,
+ * the object the commit allocates, is an operand so that its address is
+ * in a register when the commit happens: a thread stopped for a collection
+ * right after it must hold a pointer to its new object, or the collector
+ * would free it under the thread.
+ */
 static inline int gcheap_rseq_commit(ptrdiff_t offset, uint32_t cpu, __u64 *genp,
 				     uint64_t gen, __u64 *word, uint64_t expect,
-				     uint64_t newv)
+				     uint64_t newv, const void *obj)
 {
 	__asm__ __volatile__ goto(
 		".pushsection __rseq_cs, \"aw\"\n\t"
@@ -78,7 +84,7 @@ static inline int gcheap_rseq_commit(ptrdiff_t offset, uint32_t cpu, __u64 *genp
 		: [off] "r"(offset), [cpu] "r"(cpu),
 		  [cs] "i"(GCHEAP_RSEQ_CS), [cpu_id] "i"(GCHEAP_RSEQ_CPU_ID),
 		  [cur_gen] "m"(*genp), [gen] "r"(gen), [word] "m"(*word),
-		  [expect] "r"(expect), [newv] "r"(newv)
+		  [expect] "r"(expect), [newv] "r"(newv), [obj] "r"(obj)
 		: "memory", "cc", "rax"
 		: abort);
 	return 0;

@@ -292,10 +292,17 @@ TEST_F_TIMEOUT(bintree, collected_while_running, 240)
 	/* The program never asked: pacing started the collections. */
 	ASSERT_LT(0, st.gc_cycles);
 	ASSERT_LT(0, st.freed_bytes);
-	/* Dropped trees were reused: the heap stayed a small fraction of the
-	 * bytes that went through it. */
+	/*
+	 * Dropped trees were reused: the heap stayed a small fraction of the
+	 * 49 MiB that went through it.  The goal is 4 MiB here (its minimum)
+	 * and the heap overshoots it while the world is being stopped: peaks
+	 * of 4-6 MiB on 6.1, 7-8 MiB on the debug kernel.  The bound, 10 MiB,
+	 * is 2.5 times the goal: a collector that reclaimed nothing would
+	 * reach 49 MiB, and a pacer that let a cycle's trigger pass unheeded
+	 * goes past it too.
+	 */
 	ASSERT_LT(0, gc_run.peak_heap);
-	ASSERT_LT(gc_run.peak_heap * 8, allocated)
+	ASSERT_LT(gc_run.peak_heap * 5, allocated)
 		TH_LOG("peak heap %llu bytes for %llu allocated",
 		       (unsigned long long)gc_run.peak_heap, (unsigned long long)allocated);
 
