@@ -565,6 +565,80 @@ TEST_F(lib, fork_child_keeps_heap)
 	EXPECT_EQ(0, p[0]);
 }
 
+/*
+ * Allocation racing with collections: threads allocate small objects as
+ * fast as they can, each stamped at once and kept in a ring, while the
+ * main thread collects without pause.  A thread stopped between allocating
+ * an object and holding a pointer to it would have it freed and handed out
+ * again: found non-zero when allocated, or its stamp overwritten when the
+ * ring comes round.
+ */
+#define STORM_RING	4096
+
+struct storm {
+	int id;
+	uint64_t **ring;
+	int stop;
+	long allocs;
+	int bad;
+};
+
+static void *storm_worker(void *arg)
+{
+	struct storm *w = arg;
+	long i;
+
+	for (i = 0; !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE); i++) {
+		uint64_t **slot = &w->ring[i % STORM_RING], *o, *old = *slot;
+
+		if (old && (old[0] != CANARY(w->id, i - STORM_RING) ||
+			    old[1] != ~CANARY(w->id, i - STORM_RING)))
+			w->bad++;
+		o = gcheap_alloc(16);
+		if (!o || o[0] || o[1]) {
+			w->bad++;
+			continue;
+		}
+		o[0] = CANARY(w->id, i);
+		o[1] = ~CANARY(w->id, i);
+		*slot = o;
+	}
+	w->allocs = i;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(lib, allocation_races_collection, 240)
+{
+	int n = (int)sysconf(_SC_NPROCESSORS_ONLN) * 2, i, cycles = 0;
+	struct timespec t0, now;
+	struct storm w[16];
+	pthread_t t[16];
+	long total = 0;
+
+	n = n > 16 ? 16 : n;
+	for (i = 0; i < n; i++) {
+		w[i] = (struct storm){ .id = i };
+		w[i].ring = gcheap_alloc(STORM_RING * sizeof(*w[i].ring));
+		ASSERT_NE(NULL, w[i].ring);
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, storm_worker, &w[i]));
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		ASSERT_EQ(0, gcheap_collect());
+		cycles++;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (cycles < 400 && now.tv_sec - t0.tv_sec < 30);
+	for (i = 0; i < n; i++)
+		__atomic_store_n(&w[i].stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, w[i].bad) TH_LOG("thread %d", i);
+		total += w[i].allocs;
+	}
+	TH_LOG("%d collections while %d threads allocated %ld objects", cycles, n, total);
+	EXPECT_LE(100, cycles);
+}
+
 /* --- lifetime --- */
 
 /* A process that allocates and exits, or is killed while allocating,
