@@ -196,7 +196,9 @@ static void gcheap_grey_push(struct gcheap_collector *gc, unsigned long off,
 
 /*
  * Mark the object @v points into, if it is an allocated object, and queue
- * it for scanning unless it is noscan.  Context: mheap_lock held.
+ * it for scanning unless it is noscan.  Context: mheap_lock held, and
+ * gc->hot cleared when it was taken (spans may have gone while it was not
+ * held).
  */
 static void gcheap_mark_ptr(struct gcheap_heap *heap, unsigned long v)
 {
@@ -207,9 +209,15 @@ static void gcheap_mark_ptr(struct gcheap_heap *heap, unsigned long v)
 
 	if (off >= heap->arena_pages << PAGE_SHIFT)
 		return;
-	span = xa_load(&heap->spans, off >> PAGE_SHIFT);
-	if (!span)
-		return;
+	/* Pointers come in runs into the same span: look the span up once. */
+	span = gc->hot;
+	if (!span || off - (span->start << PAGE_SHIFT) >=
+		     (unsigned long)span->npages << PAGE_SHIFT) {
+		span = xa_load(&heap->spans, off >> PAGE_SHIFT);
+		if (!span)
+			return;
+		gc->hot = span;
+	}
 	rel = off - (span->start << PAGE_SHIFT);
 	i = span->large ? 0 : rel / span->elem_size;
 	if (i >= span->nobjs)
@@ -302,6 +310,7 @@ static void gcheap_cand_flush(struct gcheap_heap *heap)
 	if (!gc->nr_cand)
 		return;
 	mutex_lock(&heap->mheap_lock);
+	gc->hot = NULL;
 	for (i = 0; i < gc->nr_cand; i++) {
 		gcheap_mark_ptr(heap, gc->cand[i]);
 		gcheap_drain(heap);
@@ -384,6 +393,7 @@ static u64 gcheap_mark(struct gcheap_heap *heap, bool checking, unsigned long *b
 		gcheap_scan_user(heap, gc->roots[i].start, gc->roots[i].len, buf);
 	gcheap_cand_flush(heap);
 	mutex_lock(&heap->mheap_lock);
+	gc->hot = NULL;
 	gcheap_overflow_passes(heap);
 	mutex_unlock(&heap->mheap_lock);
 	return gc->marked;
@@ -443,8 +453,8 @@ static u64 gcheap_checkmark_compare(struct gcheap_heap *heap)
 
 /*
  * Free a small-object span's unmarked allocated objects (not those a
- * thread's slot holds), zeroing them a page at a time: one page lookup per
- * page, not per object.  Return: the bytes freed.
+ * thread's slot holds), zeroing each run of them at once, with one page
+ * lookup per page.  Return: the bytes freed.
  */
 static u64 gcheap_sweep_span(struct gcheap_heap *heap, struct gcheap_span *span)
 {
@@ -457,14 +467,17 @@ static u64 gcheap_sweep_span(struct gcheap_heap *heap, struct gcheap_span *span)
 		u64 dead = span->alloc[w] & ~span->mark[w] & ~span->handed[w];
 
 		span->alloc[w] &= ~dead;
+		n += hweight64(dead);
+		/* Zero before the lock goes: free objects are zero. */
 		while (dead) {
-			unsigned long off = base + (w * 64 + __ffs64(dead)) *
-					    (unsigned long)span->elem_size;
-			unsigned long len = span->elem_size;
+			unsigned int b = __ffs64(dead), run;
+			unsigned long off, len;
 
-			dead &= dead - 1;
-			n++;
-			/* Zero before the lock goes: free objects are zero. */
+			/* A run of dead objects is zeroed at once. */
+			run = ~(dead >> b) ? __ffs64(~(dead >> b)) : 64 - b;
+			dead &= ~GENMASK_ULL(b + run - 1, b);
+			off = base + (unsigned long)(w * 64 + b) * span->elem_size;
+			len = (unsigned long)run * span->elem_size;
 			while (len) {
 				unsigned long in = offset_in_page(off);
 				unsigned long k = min(len, PAGE_SIZE - in);

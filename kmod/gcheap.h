@@ -241,6 +241,7 @@ struct gcheap_grey {
  * @overflow: an object was marked but could not be pushed
  * @checking: the current marking is checkmark mode's (marks go to cmark)
  * @marked: bytes marked in the current marking
+ * @hot: the span the last pointer marked was in (valid under mheap_lock)
  * @cand: candidate pointers read from user memory, @nr_cand of them
  * @nr_cand: see above
  * @buf: a page the collector reads user memory into
@@ -289,6 +290,7 @@ struct gcheap_collector {
 	bool overflow;
 	bool checking;
 	u64 marked;
+	struct gcheap_span *hot;
 	unsigned long *cand;
 	unsigned int nr_cand;
 	unsigned long *buf;
