@@ -219,7 +219,7 @@ static void gcheap_mark_ptr(struct gcheap_heap *heap, unsigned long v)
 		gc->hot = span;
 	}
 	rel = off - (span->start << PAGE_SHIFT);
-	i = span->large ? 0 : rel / span->elem_size;
+	i = span->large ? 0 : (u32)(((u64)rel * span->div_mul) >> 32);
 	if (i >= span->nobjs)
 		return;
 	bit = BIT_ULL(i % 64);
@@ -239,17 +239,35 @@ static void gcheap_mark_ptr(struct gcheap_heap *heap, unsigned long v)
 static void gcheap_scan_object(struct gcheap_heap *heap, unsigned long off,
 			       unsigned long len)
 {
+	unsigned long lo = gcheap_arena_addr(heap, 0), size = heap->arena_pages << PAGE_SHIFT;
+	struct gcheap_collector *gc = &heap->gc;
+
 	while (len) {
 		unsigned long in = offset_in_page(off);
 		unsigned long n = min(len, PAGE_SIZE - in);
-		struct page *page = xa_load(&heap->pages, off >> PAGE_SHIFT);
+		struct page *page;
 
+		/* Small objects come a page's worth at a time: look it up once. */
+		if (gc->hot_page && gc->hot_pidx == off >> PAGE_SHIFT) {
+			page = gc->hot_page;
+		} else {
+			page = xa_load(&heap->pages, off >> PAGE_SHIFT);
+			gc->hot_page = page;
+			gc->hot_pidx = off >> PAGE_SHIFT;
+		}
 		if (page) {
 			const unsigned long *w = kmap_local_page(page) + in;
 			unsigned long k;
 
-			for (k = 0; k < n / sizeof(long); k++)
-				gcheap_mark_ptr(heap, READ_ONCE(w[k]));
+			/* Most words point nowhere near the arena: only those that do
+			 * go further.
+			 */
+			for (k = 0; k < n / sizeof(long); k++) {
+				unsigned long v = READ_ONCE(w[k]);
+
+				if (v - lo < size)
+					gcheap_mark_ptr(heap, v);
+			}
 			kunmap_local(w);
 		}
 		off += n;
@@ -311,6 +329,7 @@ static void gcheap_cand_flush(struct gcheap_heap *heap)
 		return;
 	mutex_lock(&heap->mheap_lock);
 	gc->hot = NULL;
+	gc->hot_page = NULL;
 	for (i = 0; i < gc->nr_cand; i++) {
 		gcheap_mark_ptr(heap, gc->cand[i]);
 		gcheap_drain(heap);
@@ -394,6 +413,7 @@ static u64 gcheap_mark(struct gcheap_heap *heap, bool checking, unsigned long *b
 	gcheap_cand_flush(heap);
 	mutex_lock(&heap->mheap_lock);
 	gc->hot = NULL;
+	gc->hot_page = NULL;
 	gcheap_overflow_passes(heap);
 	mutex_unlock(&heap->mheap_lock);
 	return gc->marked;

@@ -76,6 +76,8 @@
 extern struct gcheap_class gcheap_classes[GCHEAP_CLASSES_MAX];
 extern unsigned int gcheap_nr_classes;
 void gcheap_sizeclass_init(void);
+u32 gcheap_sc_div_mul(unsigned int size);
+int gcheap_sizeclass_check(void);
 
 static inline unsigned int gcheap_sc_class(unsigned int sc)
 {
@@ -124,6 +126,8 @@ enum gcheap_span_state {
  * @fresh: every page was newly allocated for the span, so none is mapped
  *	in the process yet: the first handout maps them all at once
  * @elem_size: the object size (a large object: the span's bytes)
+ * @div_mul: (offset * @div_mul) >> 32 is the index of the object at that
+ *	offset in the span (sizeclass.c); 0 for a large object
  * @nobjs: the objects in the span
  * @nalloc: objects allocated as far as the module knows: set in @alloc
  * @state: see above; written by the owner only
@@ -146,6 +150,7 @@ struct gcheap_span {
 	bool large;
 	bool fresh;
 	unsigned int elem_size;
+	u32 div_mul;
 	unsigned int nobjs;
 	unsigned int nalloc;
 	enum gcheap_span_state state;
@@ -242,6 +247,9 @@ struct gcheap_grey {
  * @checking: the current marking is checkmark mode's (marks go to cmark)
  * @marked: bytes marked in the current marking
  * @hot: the span the last pointer marked was in (valid under mheap_lock)
+ * @hot_page: the page the last object scanned was in, arena page
+ *	@hot_pidx (valid under mheap_lock, like @hot)
+ * @hot_pidx: see above
  * @cand: candidate pointers read from user memory, @nr_cand of them
  * @nr_cand: see above
  * @buf: a page the collector reads user memory into
@@ -291,6 +299,8 @@ struct gcheap_collector {
 	bool checking;
 	u64 marked;
 	struct gcheap_span *hot;
+	struct page *hot_page;
+	unsigned long hot_pidx;
 	unsigned long *cand;
 	unsigned int nr_cand;
 	unsigned long *buf;

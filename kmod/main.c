@@ -648,6 +648,9 @@ static int __init gcheap_init(void)
 
 	gcheap_build_check_abi();
 	gcheap_sizeclass_init();
+	ret = gcheap_sizeclass_check();
+	if (ret)
+		return ret;
 	ret = gcheap_span_cache_init();
 	if (ret)
 		return ret;

@@ -74,3 +74,41 @@ void gcheap_sizeclass_init(void)
 	BUILD_BUG_ON(sizeof(struct gcheap_slot) != GCHEAP_SLOT_SIZE);
 	WARN_ON_ONCE(n > GCHEAP_CLASSES_MAX);
 }
+
+/**
+ * gcheap_sc_div_mul() - the multiplier that divides by a class's size
+ * @size: the object size
+ *
+ * The marker turns an offset in a span into an object index for every
+ * pointer it follows; (off * mul) >> 32 does it without a division.  It is
+ * exact when off * (mul * size - 2^32) < 2^32 * (size - off % size) for
+ * every offset, which holds for spans of at most 128 KiB and sizes below
+ * 32 KiB (32 KiB itself is a power of two, exact); gcheap_sizeclass_check()
+ * proves it for the classes there are.
+ */
+u32 gcheap_sc_div_mul(unsigned int size)
+{
+	return U32_MAX / size + 1;
+}
+
+/* Every class's multiplier is exact at both sides of every boundary. */
+int gcheap_sizeclass_check(void)
+{
+	unsigned int n, k;
+
+	for (n = 0; n < gcheap_nr_classes; n++) {
+		const struct gcheap_class *c = &gcheap_classes[n];
+		u64 mul = gcheap_sc_div_mul(c->size);
+
+		for (k = 1; k <= c->objects; k++) {
+			u64 off = (u64)k * c->size;
+
+			if ((off * mul) >> 32 != k || ((off - 1) * mul) >> 32 != k - 1) {
+				pr_err("gcheap: size class %u: inexact index at %llu\n",
+				       c->size, off);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}

@@ -139,6 +139,7 @@ struct gcheap_span *gcheap_span_alloc(struct gcheap_heap *heap, unsigned int sc,
 	span->large = large;
 	span->sc = large ? (sc & 1) : sc;
 	span->elem_size = large ? npages * PAGE_SIZE : c->size;
+	span->div_mul = large ? 0 : gcheap_sc_div_mul(c->size);
 	span->nobjs = large ? 1 : c->objects;
 	span->state = GCHEAP_SPAN_TRANSIT;
 	kind = large ? GCHEAP_PAGE_LARGE | (sc & 1 ? GCHEAP_PAGE_NOSCAN : 0) | npages
@@ -391,6 +392,7 @@ static int gcheap_span_copy(struct gcheap_heap *dst, struct gcheap_heap *src,
 	copy->sc = span->sc;
 	copy->large = span->large;
 	copy->elem_size = span->elem_size;
+	copy->div_mul = span->div_mul;
 	copy->nobjs = span->nobjs;
 	copy->nalloc = n;
 	copy->state = GCHEAP_SPAN_TRANSIT;
