@@ -16,9 +16,11 @@
  * The VMA is VM_MIXEDMAP (real struct pages, so get_user_pages works: read()
  * into the heap, O_DIRECT), VM_DONTEXPAND, never executable, and refuses to
  * be split (so it cannot be partly unmapped or mprotected) or moved by
- * mremap.  It is not copied at fork (VM_DONTCOPY): a child does not inherit
- * the heap.  Should it be copied anyway (madvise(MADV_DOFORK)), faults from
- * any other process get SIGBUS.
+ * mremap.  It is not copied at fork (VM_DONTCOPY): a child gets a heap of
+ * its own instead, a snapshot the parent had the collector copy
+ * (GCHEAP_IOC_FORK, gcheap_span_copy_all()) and that the child adopts and
+ * maps at the same address.  Should the VMA be copied anyway
+ * (madvise(MADV_DOFORK)), faults from any other process get SIGBUS.
  *
  * The VMA sits on the file's private address space (an anonymous inode per
  * open file, as DRM does), so unmap_mapping_range() reaches exactly this

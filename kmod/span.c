@@ -15,7 +15,9 @@
  * module never reads the page map back.
  *
  * Pages are allocated when a span first needs them, zeroed and charged to
- * the memory cgroup of the process that caused it (we are in its ioctl).  A
+ * the memory cgroup of the process that caused it (we are in its ioctl; a
+ * fork snapshot's copies, made by the collector thread, are the exception:
+ * they count against the user's max_user_mb only).  A
  * page stays resident when its span is freed: free pages are always zero
  * (objects are zeroed when freed), so a new span can reuse them at once.
  * The scavenger (gcheap_scavenge(), run by heap.c after a delay or above a
