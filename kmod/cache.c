@@ -242,6 +242,21 @@ void gcheap_span_put(struct gcheap_heap *heap, struct gcheap_span *span)
 	}
 }
 
+/*
+ * After a slot's span was replaced: settle the span that left (@snap, its
+ * free bits then) and let the pacer see what was handed out.
+ */
+static void gcheap_swap_done(struct gcheap_heap *heap, struct gcheap_span *old,
+			     const u64 *snap, struct gcheap_span *new)
+{
+	if (old) {
+		gcheap_span_merge(heap, old, snap);
+		gcheap_span_put(heap, old);
+	}
+	if (new)
+		gcheap_gc_note_alloc(heap);
+}
+
 /* A span of class @sc with free objects, in state TRANSIT, or NULL. */
 static struct gcheap_span *gcheap_acquire(struct gcheap_heap *heap, unsigned int sc)
 {
@@ -337,12 +352,7 @@ static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
 	spin_unlock(&pcp->lock);
 	put_cpu_ptr(heap->pcp);
 
-	if (old) {
-		gcheap_span_merge(heap, old, snap);
-		gcheap_span_put(heap, old);
-	}
-	if (new)
-		gcheap_gc_note_alloc(heap);
+	gcheap_swap_done(heap, old, snap, new);
 	*cpu_out = cpu;
 	return 0;
 }
@@ -426,12 +436,7 @@ static int gcheap_op_thread(struct gcheap_heap *heap, unsigned int sc, bool refi
 	}
 	if (new)
 		gcheap_thread_give(heap, new);
-	if (old) {
-		gcheap_span_merge(heap, old, snap);
-		gcheap_span_put(heap, old);
-	}
-	if (new)
-		gcheap_gc_note_alloc(heap);
+	gcheap_swap_done(heap, old, snap, new);
 	return 0;
 }
 
