@@ -174,17 +174,29 @@ static void gcheap_slot_snapshot(const struct gcheap_slot *slot, u64 *snap)
 
 /*
  * A span left its slot: the objects handed out whose bits the slot cleared
- * are allocated now, except those freed explicitly meanwhile.
+ * are allocated now, except those freed explicitly meanwhile.  With @black
+ * (a CPU slot, while the collector marks) they are allocated black: every
+ * object a CPU slot hands out while marking runs was allocated after the
+ * first stop, so the program wrote it only after its page was protected.
+ * A thread's slot may have kept objects from before: those are traced.
  */
 static void gcheap_span_merge(struct gcheap_heap *heap, struct gcheap_span *span,
-			      const u64 *snap)
+			      const u64 *snap, bool black)
 {
-	unsigned int w, n = 0, handed = 0;
+	unsigned int w, n = 0, handed = 0, nblack = 0;
 	s64 delta;
 
+	/* A thread's span may still wait for the last cycle's sweep. */
+	gcheap_sweep_span(heap, span);
 	spin_lock(&span->lock);
 	for (w = 0; w < GCHEAP_SLOT_WORDS; w++) {
-		span->alloc[w] |= span->handed[w] & ~snap[w] & ~span->freed[w];
+		u64 new = span->handed[w] & ~snap[w] & ~span->freed[w];
+
+		span->alloc[w] |= new;
+		if (black) {
+			span->black[w] |= new;
+			nblack += hweight64(new);
+		}
 		handed += hweight64(span->handed[w]);
 		span->handed[w] = 0;
 		span->freed[w] = 0;
@@ -195,6 +207,14 @@ static void gcheap_span_merge(struct gcheap_heap *heap, struct gcheap_span *span
 	spin_unlock(&span->lock);
 	atomic64_add(delta * span->elem_size, &heap->live_bytes);
 	atomic64_sub((u64)handed * span->elem_size, &heap->handed_bytes);
+	if (nblack)
+		atomic64_add((u64)nblack * span->elem_size, &heap->gc.black_bytes);
+}
+
+/* Objects a CPU slot hands out now are allocated black. */
+static bool gcheap_alloc_black(struct gcheap_heap *heap)
+{
+	return READ_ONCE(heap->gc.phase) == GCHEAP_GC_MARK;
 }
 
 /* Add a span to this CPU's spares or full list, as its count says. */
@@ -247,10 +267,10 @@ void gcheap_span_put(struct gcheap_heap *heap, struct gcheap_span *span)
  * free bits then) and let the pacer see what was handed out.
  */
 static void gcheap_swap_done(struct gcheap_heap *heap, struct gcheap_span *old,
-			     const u64 *snap, struct gcheap_span *new)
+			     const u64 *snap, struct gcheap_span *new, bool black)
 {
 	if (old) {
-		gcheap_span_merge(heap, old, snap);
+		gcheap_span_merge(heap, old, snap, black);
 		gcheap_span_put(heap, old);
 	}
 	if (new)
@@ -289,6 +309,21 @@ static struct gcheap_span *gcheap_acquire(struct gcheap_heap *heap, unsigned int
 	spin_unlock(&c->lock);
 	if (!n) {
 		/*
+		 * While the collector sweeps, most spans wait on its list: sweep
+		 * some here, as Go's allocating goroutines do, before the heap
+		 * grows; those of other classes are routed back swept.
+		 */
+		for (i = 0; i < 4 * GCHEAP_BATCH || READ_ONCE(heap->gc.soft_limit); i++) {
+			/* Under a soft limit, all of them before the heap grows. */
+			span = gcheap_sweep_take(heap);
+			if (!span)
+				break;
+			gcheap_sweep_span(heap, span);
+			if (span->sc == sc && READ_ONCE(span->nalloc) < span->nobjs)
+				return span;
+			gcheap_span_put(heap, span);
+		}
+		/*
 		 * mcentral is empty: new spans from mheap, about 64 KiB of them,
 		 * so a small program does not reserve much in classes it
 		 * barely uses.
@@ -322,6 +357,7 @@ static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
 	int cpu;
 
 	if (refill) {
+		gcheap_barrier_assist(heap);
 		new = gcheap_acquire(heap, sc);
 		if (!new)
 			return -ENOMEM;
@@ -352,7 +388,7 @@ static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
 	spin_unlock(&pcp->lock);
 	put_cpu_ptr(heap->pcp);
 
-	gcheap_swap_done(heap, old, snap, new);
+	gcheap_swap_done(heap, old, snap, new, gcheap_alloc_black(heap));
 	*cpu_out = cpu;
 	return 0;
 }
@@ -412,6 +448,7 @@ static int gcheap_op_thread(struct gcheap_heap *heap, unsigned int sc, bool refi
 			return PTR_ERR(old);
 	}
 	if (refill) {
+		gcheap_barrier_assist(heap);
 		new = gcheap_acquire(heap, sc);
 		if (!new) {
 			if (old)
@@ -427,7 +464,7 @@ static int gcheap_op_thread(struct gcheap_heap *heap, unsigned int sc, bool refi
 	if (copy_to_user(uslot, &slot, sizeof(slot))) {
 		/* The thread still holds what its slot says: undo. */
 		if (new) {
-			gcheap_span_merge(heap, new, new->handed);
+			gcheap_span_merge(heap, new, new->handed, false);
 			gcheap_span_put(heap, new);
 		}
 		if (old)
@@ -436,7 +473,7 @@ static int gcheap_op_thread(struct gcheap_heap *heap, unsigned int sc, bool refi
 	}
 	if (new)
 		gcheap_thread_give(heap, new);
-	gcheap_swap_done(heap, old, snap, new);
+	gcheap_swap_done(heap, old, snap, new, false);
 	return 0;
 }
 
@@ -451,6 +488,7 @@ static int gcheap_op_alloc_large(struct gcheap_heap *heap, u64 size, bool noscan
 	if (size > (u64)heap->arena_pages << PAGE_SHIFT)
 		return -ENOMEM;
 	npages = DIV_ROUND_UP(size, PAGE_SIZE);
+	gcheap_barrier_assist(heap);
 	span = gcheap_span_alloc(heap, noscan, true, npages);
 	if (!span)
 		return -ENOMEM;
@@ -466,6 +504,14 @@ static int gcheap_op_alloc_large(struct gcheap_heap *heap, u64 size, bool noscan
 	mutex_lock(&heap->mheap_lock);
 	span->alloc[0] = 1;
 	span->nalloc = 1;
+	/*
+	 * Allocated black while a cycle is under way: a marking would not
+	 * have seen it, a sweep must not free it.
+	 */
+	if (READ_ONCE(heap->gc.phase) != GCHEAP_GC_IDLE) {
+		span->black[0] = 1;
+		atomic64_add(span->elem_size, &heap->gc.black_bytes);
+	}
 	span->state = GCHEAP_SPAN_LARGE;
 	mutex_unlock(&heap->mheap_lock);
 	gcheap_gc_note_alloc(heap);
@@ -531,6 +577,7 @@ static int gcheap_op_free(struct gcheap_heap *heap, u64 addr)
 	} else if (span->alloc[i / 64] & bit) {
 		was_full = span->nalloc == span->nobjs;
 		span->alloc[i / 64] &= ~bit;
+		span->black[i / 64] &= ~bit;
 		span->nalloc--;
 		atomic64_sub(span->elem_size, &heap->live_bytes);
 	} else {
@@ -568,7 +615,7 @@ static struct gcheap_span *gcheap_slot_take(struct gcheap_heap *heap, struct gch
 	gcheap_slot_clear(slot);
 	pcp->cls[sc].slot = NULL;
 	span->state = GCHEAP_SPAN_TRANSIT;
-	gcheap_span_merge(heap, span, snap);
+	gcheap_span_merge(heap, span, snap, gcheap_alloc_black(heap));
 	return span;
 }
 

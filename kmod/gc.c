@@ -102,6 +102,12 @@
 #define GCHEAP_NR_CAND		4096
 /* The x86-64 ABI lets code keep data this far below the stack pointer. */
 #define GCHEAP_RED_ZONE		128
+/*
+ * Concurrent re-mark rounds: at most this many, and none once the pages
+ * written since the last one are this few (the final pause takes them).
+ */
+#define GCHEAP_MAX_ROUNDS	8
+#define GCHEAP_FINAL_PAGES	64
 
 /**
  * struct gcheap_mutator - a registered thread
@@ -155,6 +161,8 @@ static void gcheap_save_regs(struct gcheap_mutator *m)
 	m->regs = *task_pt_regs(current);
 }
 
+static void gcheap_remark(struct gcheap_heap *heap);
+
 /* --- marking --- */
 
 static unsigned long *gcheap_marks(struct gcheap_collector *gc, struct gcheap_span *span)
@@ -163,8 +171,47 @@ static unsigned long *gcheap_marks(struct gcheap_collector *gc, struct gcheap_sp
 }
 
 /*
- * Checkmark mode's marking grows the stack instead of overflowing, so that
- * it does not share the overflow passes it is there to check.
+ * The span of the first page at or after *@idx, or NULL; *@idx moves past
+ * it.  With mheap_lock dropped between calls, a walk may see a span twice
+ * or miss one created meanwhile, never a freed one.  mheap_lock held.
+ */
+static struct gcheap_span *gcheap_next_span(struct gcheap_heap *heap, unsigned long *idx)
+{
+	struct gcheap_span *span = xa_find(&heap->spans, idx, ULONG_MAX, XA_PRESENT);
+
+	if (span)
+		*idx = span->start + span->npages;
+	return span;
+}
+
+/*
+ * Let the program in: mheap_lock is dropped now and then while the world
+ * runs, since refills and explicit frees take it.  With @may_round, a
+ * re-mark round runs meanwhile if the dirty pages reached pause_pages (the
+ * threads that wrote them wait for it).  With the world stopped (@final,
+ * checkmark) the lock is kept.  mheap_lock held.
+ */
+static void gcheap_relax(struct gcheap_heap *heap, bool may_round)
+{
+	struct gcheap_collector *gc = &heap->gc;
+
+	if (gc->final || gc->checking) {
+		cond_resched();
+		return;
+	}
+	mutex_unlock(&heap->mheap_lock);
+	if (may_round && gcheap_barrier_pending(heap) >= READ_ONCE(gcheap_pause_pages))
+		gcheap_remark(heap);
+	cond_resched();
+	mutex_lock(&heap->mheap_lock);
+	gc->hot = NULL;
+	gc->hot_page = NULL;
+}
+
+/*
+ * Checkmark mode's marking and the final pause grow the stack instead of
+ * overflowing: the first so as not to share the overflow passes it checks,
+ * the second so as not to rescan the whole heap with the world stopped.
  */
 static bool gcheap_grey_grow(struct gcheap_collector *gc)
 {
@@ -184,7 +231,8 @@ static bool gcheap_grey_grow(struct gcheap_collector *gc)
 static void gcheap_grey_push(struct gcheap_collector *gc, unsigned long off,
 			     unsigned long len)
 {
-	if (gc->grey_top == gc->grey_cap && !(gc->checking && gcheap_grey_grow(gc))) {
+	if (gc->grey_top == gc->grey_cap &&
+	    !((gc->checking || gc->final) && gcheap_grey_grow(gc))) {
 		/* Marked, not scanned: the overflow pass will find it. */
 		gc->overflow = true;
 		return;
@@ -196,9 +244,10 @@ static void gcheap_grey_push(struct gcheap_collector *gc, unsigned long off,
 
 /*
  * Mark the object @v points into, if it is an allocated object, and queue
- * it for scanning unless it is noscan.  Context: mheap_lock held, and
- * gc->hot cleared when it was taken (spans may have gone while it was not
- * held).
+ * it for scanning unless it is noscan.  An object allocated black counts
+ * as marked (not for checkmark mode, which must trace everything).
+ * Context: mheap_lock held, and gc->hot cleared when it was taken (spans
+ * may have gone while it was not held).
  */
 static void gcheap_mark_ptr(struct gcheap_heap *heap, unsigned long v)
 {
@@ -226,7 +275,8 @@ static void gcheap_mark_ptr(struct gcheap_heap *heap, unsigned long v)
 	if (!((READ_ONCE(span->alloc[i / 64]) | READ_ONCE(span->handed[i / 64])) & bit))
 		return;
 	marks = gcheap_marks(gc, span);
-	if (test_bit(i, marks))
+	if (test_bit(i, marks) ||
+	    (!gc->checking && (READ_ONCE(span->black[i / 64]) & bit)))
 		return;
 	__set_bit(i, marks);
 	gc->marked += span->elem_size;
@@ -259,8 +309,11 @@ static void gcheap_scan_object(struct gcheap_heap *heap, unsigned long off,
 			const unsigned long *w = kmap_local_page(page) + in;
 			unsigned long k;
 
-			/* Most words point nowhere near the arena: only those that do
-			 * go further.
+			/*
+			 * Most words point nowhere near the arena: only those that
+			 * do go further.  The program may be writing the object
+			 * meanwhile: what it writes after this read is on a page
+			 * the barrier has recorded.
 			 */
 			for (k = 0; k < n / sizeof(long); k++) {
 				unsigned long v = READ_ONCE(w[k]);
@@ -287,7 +340,7 @@ static void gcheap_drain(struct gcheap_heap *heap)
 
 		gcheap_scan_object(heap, g.off, g.len);
 		if (!(++n % 64))
-			cond_resched();
+			gcheap_relax(heap, true);
 	}
 }
 
@@ -300,23 +353,94 @@ static void gcheap_overflow_passes(struct gcheap_heap *heap)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	struct gcheap_span *span;
-	unsigned long idx, i;
+	unsigned long idx, i, n;
 
 	while (gc->overflow) {
 		gc->overflow = false;
-		xa_for_each(&heap->spans, idx, span) {
+		idx = 0;
+		n = 0;
+		while ((span = gcheap_next_span(heap, &idx))) {
 			unsigned long *marks = gcheap_marks(gc, span);
 
-			if (idx != span->start || (span->sc & 1))
+			if (span->sc & 1)
 				continue;
 			for_each_set_bit(i, marks, span->nobjs) {
 				gcheap_scan_object(heap, (span->start << PAGE_SHIFT) +
 						   i * span->elem_size, span->elem_size);
 				gcheap_drain(heap);
 			}
-			cond_resched();
+			if (!(++n % 64))
+				gcheap_relax(heap, true);
 		}
 	}
+}
+
+/*
+ * Rescan arena page @idx, written since it was protected: the part on it
+ * of every object that survives the cycle as things stand -- marked,
+ * allocated black, or in a slot (maybe allocated) -- since a pointer
+ * written there may be the only one left to an object not yet marked.
+ * Unmarked objects need no rescan: marking one scans it whole.
+ * mheap_lock held.
+ */
+static void gcheap_rescan_page(struct gcheap_heap *heap, unsigned long idx)
+{
+	unsigned long poff = idx << PAGE_SHIFT, base, i, first;
+	struct gcheap_span *span = xa_load(&heap->spans, idx);
+
+	if (!span || (span->sc & 1))
+		return;
+	base = span->start << PAGE_SHIFT;
+	first = span->large ? 0 : (u32)(((u64)(poff - base) * span->div_mul) >> 32);
+	for (i = first; i < span->nobjs; i++) {
+		unsigned long obj = base + i * span->elem_size, lo, hi;
+		u64 bit = BIT_ULL(i % 64);
+
+		if (obj >= poff + PAGE_SIZE)
+			break;
+		if (!((span->mark[i / 64] | READ_ONCE(span->black[i / 64]) |
+		       READ_ONCE(span->handed[i / 64])) & bit))
+			continue;
+		lo = max(obj, poff);
+		hi = min(obj + span->elem_size, poff + PAGE_SIZE);
+		gcheap_scan_object(heap, lo, hi - lo);
+	}
+}
+
+/*
+ * Rescan every page of barrier epoch @e (marking what they point to, not
+ * draining).  Return: the pages.  mheap_lock held.
+ */
+static unsigned long gcheap_rescan_epoch(struct gcheap_heap *heap, unsigned int e)
+{
+	unsigned long idx = 0, n = 0;
+
+	for (;;) {
+		idx = find_next_bit(heap->wp.dirty[e], heap->arena_pages, idx);
+		if (idx >= heap->arena_pages)
+			break;
+		gcheap_rescan_page(heap, idx++);
+		if (!(++n % 64))
+			gcheap_relax(heap, false);
+	}
+	return n;
+}
+
+/*
+ * A concurrent re-mark round: start a new barrier epoch, then rescan the
+ * pages of the old one, now final (barrier.c), and forget them.
+ * mheap_lock not held.
+ */
+static void gcheap_remark(struct gcheap_heap *heap)
+{
+	unsigned int e = gcheap_barrier_round(heap);
+
+	mutex_lock(&heap->mheap_lock);
+	heap->gc.hot = NULL;
+	heap->gc.hot_page = NULL;
+	gcheap_rescan_epoch(heap, e);
+	mutex_unlock(&heap->mheap_lock);
+	gcheap_barrier_clear(heap, e);
 }
 
 /* Mark from the candidate pointers gathered so far. */
@@ -332,7 +456,8 @@ static void gcheap_cand_flush(struct gcheap_heap *heap)
 	gc->hot_page = NULL;
 	for (i = 0; i < gc->nr_cand; i++) {
 		gcheap_mark_ptr(heap, gc->cand[i]);
-		gcheap_drain(heap);
+		if (gc->tracing)
+			gcheap_drain(heap);
 	}
 	mutex_unlock(&heap->mheap_lock);
 	gc->nr_cand = 0;
@@ -377,23 +502,13 @@ static void gcheap_scan_user(struct gcheap_heap *heap, unsigned long start,
 	}
 }
 
-/*
- * One marking from the roots, into span->mark (or span->cmark when
- * @checking).  World stopped, world_lock held, mheap_lock not held.
- * Return: the bytes marked.
- */
-static u64 gcheap_mark(struct gcheap_heap *heap, bool checking, unsigned long *buf)
+/* The stopped threads' registers, stacks and extra ranges.  World stopped. */
+static void gcheap_scan_threads(struct gcheap_heap *heap, unsigned long *buf)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	struct gcheap_mutator *m;
 	unsigned long idx;
-	unsigned int i;
 
-	gc->checking = checking;
-	gc->marked = 0;
-	gc->grey_top = 0;
-	gc->overflow = false;
-	gc->nr_cand = 0;
 	xa_for_each(&gc->mutators, idx, m) {
 		unsigned long sp = user_stack_pointer(&m->regs) - GCHEAP_RED_ZONE;
 		const unsigned long *r = (const unsigned long *)&m->regs;
@@ -408,51 +523,90 @@ static u64 gcheap_mark(struct gcheap_heap *heap, bool checking, unsigned long *b
 			gcheap_scan_user(heap, sp, m->stack_hi - sp, buf);
 		gcheap_scan_user(heap, m->extra, m->extra_len, buf);
 	}
+}
+
+/* The root ranges.  world_lock held. */
+static void gcheap_scan_ranges(struct gcheap_heap *heap, unsigned long *buf)
+{
+	struct gcheap_collector *gc = &heap->gc;
+	unsigned int i;
+
 	for (i = 0; i < gc->nr_roots; i++)
 		gcheap_scan_user(heap, gc->roots[i].start, gc->roots[i].len, buf);
+}
+
+/* Mark until nothing is grey.  mheap_lock not held. */
+static void gcheap_finish_marking(struct gcheap_heap *heap)
+{
+	struct gcheap_collector *gc = &heap->gc;
+
 	gcheap_cand_flush(heap);
 	mutex_lock(&heap->mheap_lock);
 	gc->hot = NULL;
 	gc->hot_page = NULL;
+	gcheap_drain(heap);
 	gcheap_overflow_passes(heap);
 	mutex_unlock(&heap->mheap_lock);
-	return gc->marked;
 }
 
-/* Clear every span's marks before a cycle's marking. */
+/*
+ * Checkmark mode: everything reachable now, marked from scratch into
+ * span->cmark, tracing through black objects too.  World stopped.
+ */
+static void gcheap_checkmark_mark(struct gcheap_heap *heap, unsigned long *buf)
+{
+	struct gcheap_collector *gc = &heap->gc;
+
+	gc->checking = true;
+	gc->tracing = true;
+	gc->overflow = false;
+	gc->nr_cand = 0;
+	gcheap_scan_threads(heap, buf);
+	gcheap_scan_ranges(heap, buf);
+	gcheap_finish_marking(heap);
+	gc->checking = false;
+}
+
+/* Clear every span's marks before a cycle's marking.  Phase IDLE. */
 static void gcheap_clear_marks(struct gcheap_heap *heap)
 {
 	struct gcheap_span *span;
-	unsigned long idx;
+	unsigned long idx = 0, n = 0;
 
 	mutex_lock(&heap->mheap_lock);
-	xa_for_each(&heap->spans, idx, span) {
-		if (idx != span->start)
-			continue;
+	while ((span = gcheap_next_span(heap, &idx))) {
+		spin_lock(&span->lock);
 		memset(span->mark, 0, sizeof(span->mark));
 		memset(span->cmark, 0, sizeof(span->cmark));
+		memset(span->black, 0, sizeof(span->black));
+		spin_unlock(&span->lock);
+		if (!(++n % 256)) {
+			mutex_unlock(&heap->mheap_lock);
+			cond_resched();
+			mutex_lock(&heap->mheap_lock);
+		}
 	}
 	mutex_unlock(&heap->mheap_lock);
 }
 
 /*
- * Checkmark mode: everything the from-scratch marking reached must have
- * been marked by the cycle's own.  Anything else would have been freed
- * while reachable: say so loudly, and keep it.
+ * Checkmark mode: everything the from-scratch marking reached must survive
+ * the sweep -- be marked, allocated black or in a slot.  Anything else
+ * would have been freed while reachable: say so loudly, and keep it.
+ * World stopped.
  */
 static u64 gcheap_checkmark_compare(struct gcheap_heap *heap)
 {
 	struct gcheap_span *span;
-	unsigned long idx;
+	unsigned long idx = 0;
 	u64 errors = 0;
 	unsigned int w;
 
 	mutex_lock(&heap->mheap_lock);
-	xa_for_each(&heap->spans, idx, span) {
-		if (idx != span->start)
-			continue;
+	while ((span = gcheap_next_span(heap, &idx))) {
 		for (w = 0; w < GCHEAP_SLOT_WORDS; w++) {
-			u64 miss = span->cmark[w] & ~span->mark[w];
+			u64 miss = span->cmark[w] & ~span->mark[w] & ~span->black[w] &
+				   ~span->handed[w];
 
 			if (!miss)
 				continue;
@@ -471,20 +625,37 @@ static u64 gcheap_checkmark_compare(struct gcheap_heap *heap)
 
 /* --- sweeping --- */
 
-/*
- * Free a small-object span's unmarked allocated objects (not those a
- * thread's slot holds), zeroing each run of them at once, with one page
- * lookup per page.  Return: the bytes freed.
+/**
+ * gcheap_sweep_span() - sweep a small-object span with the last marking,
+ *	unless it has been
+ * @heap: the heap
+ * @span: the span, held by the caller (TRANSIT, or a thread's span under
+ *	thread_lock, or a slot's span being merged)
+ *
+ * Frees the unmarked allocated objects that were not allocated black and
+ * that no slot holds, zeroing each run of them at once, with one page
+ * lookup per page.
+ *
+ * Return: the bytes freed.
  */
-static u64 gcheap_sweep_span(struct gcheap_heap *heap, struct gcheap_span *span)
+u64 gcheap_sweep_span(struct gcheap_heap *heap, struct gcheap_span *span)
 {
 	unsigned long base = span->start << PAGE_SHIFT, pidx = ULONG_MAX;
+	u64 gen = READ_ONCE(heap->gc.sweep_gen);
 	struct page *page = NULL;
 	unsigned int w, n = 0;
 
+	if (span->large || READ_ONCE(span->swept_gen) == gen)
+		return 0;
 	spin_lock(&span->lock);
+	if (span->swept_gen == gen) {
+		spin_unlock(&span->lock);
+		return 0;
+	}
+	span->swept_gen = gen;
 	for (w = 0; w < GCHEAP_SLOT_WORDS; w++) {
-		u64 dead = span->alloc[w] & ~span->mark[w] & ~span->handed[w];
+		u64 dead = span->alloc[w] & ~span->mark[w] & ~span->black[w] &
+			   ~span->handed[w];
 
 		span->alloc[w] &= ~dead;
 		n += hweight64(dead);
@@ -516,41 +687,72 @@ static u64 gcheap_sweep_span(struct gcheap_heap *heap, struct gcheap_span *span)
 	span->nalloc -= n;
 	spin_unlock(&span->lock);
 	atomic64_sub((u64)n * span->elem_size, &heap->live_bytes);
+	atomic64_add((u64)n * span->elem_size, &heap->gc.swept_bytes);
 	return (u64)n * span->elem_size;
 }
 
-static u64 gcheap_sweep(struct gcheap_heap *heap)
+/**
+ * gcheap_sweep_take() - a span the sweeper has not reached yet
+ * @heap: the heap
+ *
+ * Return: the span, in state TRANSIT and now the caller's, or NULL.
+ */
+struct gcheap_span *gcheap_sweep_take(struct gcheap_heap *heap)
 {
-	struct gcheap_span *span, *tmp;
-	unsigned long idx;
-	LIST_HEAD(todo);
-	u64 freed = 0;
+	struct gcheap_collector *gc = &heap->gc;
+	struct gcheap_span *span;
 
-	gcheap_cache_gather(heap, &todo);
-	list_for_each_entry_safe(span, tmp, &todo, node) {
+	if (list_empty_careful(&gc->sweep_list))
+		return NULL;
+	spin_lock(&gc->sweep_lock);
+	span = list_first_entry_or_null(&gc->sweep_list, struct gcheap_span, node);
+	if (span)
 		list_del_init(&span->node);
-		freed += gcheap_sweep_span(heap, span);
+	spin_unlock(&gc->sweep_lock);
+	return span;
+}
+
+/*
+ * Sweep the heap while the program runs: large objects, the spans the
+ * final stop took off the lists (the program allocates from those already
+ * put back, and sweeps some itself when it runs short), and threads' spans
+ * in place.
+ */
+static void gcheap_sweep(struct gcheap_heap *heap)
+{
+	u64 gen = heap->gc.sweep_gen;
+	struct gcheap_span *span;
+	unsigned long idx = 0, n = 0;
+
+	mutex_lock(&heap->mheap_lock);
+	while ((span = gcheap_next_span(heap, &idx))) {
+		if (span->large && span->state == GCHEAP_SPAN_LARGE && span->swept_gen != gen) {
+			span->swept_gen = gen;
+			if (!span->mark[0] && !span->black[0]) {
+				atomic64_sub(span->elem_size, &heap->live_bytes);
+				atomic64_add(span->elem_size, &heap->gc.swept_bytes);
+				atomic64_dec(&heap->nr_large);
+				gcheap_span_free(heap, span);
+			}
+		}
+		if (!(++n % 256)) {
+			mutex_unlock(&heap->mheap_lock);
+			cond_resched();
+			mutex_lock(&heap->mheap_lock);
+		}
+	}
+	mutex_unlock(&heap->mheap_lock);
+
+	while ((span = gcheap_sweep_take(heap))) {
+		gcheap_sweep_span(heap, span);
 		gcheap_span_put(heap, span);
 		cond_resched();
 	}
 
 	spin_lock(&heap->thread_lock);
 	list_for_each_entry(span, &heap->thread_spans, node)
-		freed += gcheap_sweep_span(heap, span);
+		gcheap_sweep_span(heap, span);
 	spin_unlock(&heap->thread_lock);
-
-	mutex_lock(&heap->mheap_lock);
-	xa_for_each(&heap->spans, idx, span) {
-		if (idx != span->start || !span->large || span->state != GCHEAP_SPAN_LARGE ||
-		    span->mark[0])
-			continue;
-		atomic64_sub(span->elem_size, &heap->live_bytes);
-		atomic64_dec(&heap->nr_large);
-		freed += span->elem_size;
-		gcheap_span_free(heap, span);
-	}
-	mutex_unlock(&heap->mheap_lock);
-	return freed;
 }
 
 /* --- stopping the world --- */
@@ -648,6 +850,9 @@ static int gcheap_stop_world(struct gcheap_heap *heap)
 	gc->stop_seq++;
 	gc->stopping = true;
 	gc->nr_parked = 0;
+	/* Threads waiting for the marker or the pacer go on, to park. */
+	wake_up_all(&heap->wp.assist_wq);
+	wake_up_all(&gc->done_wq);
 	xa_for_each(&gc->mutators, idx, m) {
 		if (m->in_collect) {
 			m->parked_seq = gc->stop_seq;
@@ -721,43 +926,174 @@ static void gcheap_set_goal(struct gcheap_collector *gc, u64 marked, u64 cycle_n
 		gc->not_before = jiffies + nsecs_to_jiffies(cycle_ns);
 	}
 	WRITE_ONCE(gc->goal, goal);
+	/*
+	 * The program allocates while a cycle runs, so the next one starts
+	 * that much before the goal -- as much as it allocated during the
+	 * last cycle -- though no earlier than halfway from the live heap.
+	 */
+	if (goal == U64_MAX)
+		WRITE_ONCE(gc->trigger, U64_MAX);
+	else
+		WRITE_ONCE(gc->trigger, goal - min(gc->runway, (goal - min(goal, marked)) / 2));
+}
+
+/* One stop's pause: into the figures.  gc->lock held. */
+static void gcheap_note_pause(struct gcheap_collector *gc, u64 ns)
+{
+	gc->st.total_pause_ns += ns;
+	gc->st.max_pause_ns = max(gc->st.max_pause_ns, ns);
+}
+
+/*
+ * The first stop: empty the CPU slots (objects allocated from them until
+ * now are traced, not allocated black), enter the MARK phase and grey what
+ * the threads' registers, stacks and extra ranges point to.  Nothing is
+ * traced yet: the world restarts at once.  World stopped.
+ */
+static void gcheap_mark_start(struct gcheap_heap *heap, unsigned long *buf)
+{
+	struct gcheap_collector *gc = &heap->gc;
+
+	gcheap_cache_flush(heap);
+	atomic64_set(&gc->black_bytes, 0);
+	WRITE_ONCE(gc->phase, GCHEAP_GC_MARK);
+	gc->marked = 0;
+	gc->grey_top = 0;
+	gc->overflow = false;
+	gc->nr_cand = 0;
+	gc->tracing = false;
+	gcheap_scan_threads(heap, buf);
+	gcheap_cand_flush(heap);
+	gc->tracing = true;
+}
+
+/*
+ * Concurrent marking: the root ranges, then everything grey, then re-mark
+ * rounds over the pages written meanwhile while each round finds fewer of
+ * them.  World running; no locks held.
+ */
+static void gcheap_mark_concurrent(struct gcheap_heap *heap, unsigned long *buf)
+{
+	struct gcheap_collector *gc = &heap->gc;
+	unsigned long prev = ULONG_MAX, n;
+	unsigned int round;
+
+	/*
+	 * The ranges are only greyed under world_lock (which keeps them in
+	 * place), so threads can register meanwhile; tracing comes after.
+	 */
+	mutex_lock(&gc->world_lock);
+	gc->tracing = false;
+	gcheap_scan_ranges(heap, buf);
+	gcheap_cand_flush(heap);
+	gc->tracing = true;
+	mutex_unlock(&gc->world_lock);
+	gcheap_finish_marking(heap);
+	for (round = 0; round < GCHEAP_MAX_ROUNDS; round++) {
+		n = gcheap_barrier_pending(heap);
+		if (n <= GCHEAP_FINAL_PAGES || n >= prev)
+			break;
+		prev = n;
+		gcheap_remark(heap);
+		gcheap_finish_marking(heap);
+	}
+}
+
+/*
+ * The final stop: empty the CPU slots again (what they handed out since
+ * the first stop is allocated black), rescan the roots and the pages
+ * written since the last round, and finish marking.  Then check it, copy
+ * the heap for a fork, and hand every span on the lists to the sweeper.
+ * World stopped.  Return: the errors checkmark mode found.
+ */
+static u64 gcheap_mark_end(struct gcheap_heap *heap, unsigned long *buf)
+{
+	struct gcheap_collector *gc = &heap->gc;
+	LIST_HEAD(todo);
+	u64 errors = 0;
+
+	gcheap_cache_flush(heap);
+	gc->final = true;
+	gcheap_scan_threads(heap, buf);
+	gcheap_scan_ranges(heap, buf);
+	gcheap_cand_flush(heap);
+	mutex_lock(&heap->mheap_lock);
+	gc->hot = NULL;
+	gc->hot_page = NULL;
+	gc->dirty_scanned = gcheap_rescan_epoch(heap, READ_ONCE(heap->wp.epoch));
+	mutex_unlock(&heap->mheap_lock);
+	gcheap_finish_marking(heap);
+	if (gc->checkmark || READ_ONCE(gcheap_checkmark)) {
+		gcheap_checkmark_mark(heap, buf);
+		errors = gcheap_checkmark_compare(heap);
+	}
+	gc->final = false;
+	if (gc->snap_dst) {
+		/* A fork snapshot: the heap as it is, with the world stopped. */
+		gc->snap_ret = gcheap_span_copy_all(gc->snap_dst, heap);
+		gc->snap_dst = NULL;
+	}
+	WRITE_ONCE(gc->phase, GCHEAP_GC_SWEEP);
+	WRITE_ONCE(gc->sweep_gen, gc->sweep_gen + 1);
+	gcheap_cache_gather(heap, &todo);
+	spin_lock(&gc->sweep_lock);
+	list_splice_tail(&todo, &gc->sweep_list);
+	spin_unlock(&gc->sweep_lock);
+	return errors;
 }
 
 static void gcheap_cycle(struct gcheap_heap *heap, unsigned long *buf)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	struct mm_struct *mm = READ_ONCE(heap->mm);
-	u64 seq, marked = 0, freed = 0, errors = 0, t0 = 0, t1 = 0, pause = 0;
+	u64 seq, marked = 0, freed = 0, errors = 0, t0 = 0, p1 = 0, p2 = 0, a0, a1;
 	bool ok = false, aborted = false;
 
 	spin_lock(&gc->lock);
 	seq = ++gc->started;
 	spin_unlock(&gc->lock);
+	a0 = gcheap_allocated(heap);
 
 	if (!mm || !READ_ONCE(heap->mapped) || !mmget_not_zero(mm))
 		goto out;
 	kthread_use_mm(mm);
 	t0 = ktime_get_ns();
+	/*
+	 * Before the first stop, with the world running: forget the last
+	 * cycle's marks, and write-protect every page written since the last
+	 * cycle, so that from here on every write to the heap is recorded.
+	 */
+	gcheap_clear_marks(heap);
+	gcheap_barrier_clear(heap, gcheap_barrier_round(heap));
+
+	p1 = ktime_get_ns();
 	if (gcheap_stop_world(heap)) {
 		aborted = true;
 		goto out_mm;
 	}
-	gcheap_cache_flush(heap);
-	gcheap_clear_marks(heap);
-	marked = gcheap_mark(heap, false, buf);
-	if (gc->checkmark || READ_ONCE(gcheap_checkmark)) {
-		gcheap_mark(heap, true, buf);
-		errors = gcheap_checkmark_compare(heap);
-	}
-	freed = gcheap_sweep(heap);
-	if (gc->snap_dst) {
-		/* A fork snapshot: the heap as it is, with the world stopped. */
-		gc->snap_ret = gcheap_span_copy_all(gc->snap_dst, heap);
-		gc->snap_dst = NULL;
-	}
+	gcheap_mark_start(heap, buf);
 	gcheap_restart_world(gc);
-	t1 = ktime_get_ns();
-	pause = t1 - t0;
+	p1 = ktime_get_ns() - p1;
+
+	gcheap_mark_concurrent(heap, buf);
+
+	p2 = ktime_get_ns();
+	if (gcheap_stop_world(heap)) {
+		/* Nothing is freed; the next cycle starts over. */
+		WRITE_ONCE(gc->phase, GCHEAP_GC_IDLE);
+		wake_up_all(&heap->wp.assist_wq);
+		aborted = true;
+		goto out_mm;
+	}
+	errors = gcheap_mark_end(heap, buf);
+	marked = gc->marked + atomic64_read(&gc->black_bytes);
+	gcheap_restart_world(gc);
+	p2 = ktime_get_ns() - p2;
+	wake_up_all(&heap->wp.assist_wq);
+
+	gcheap_sweep(heap);
+	WRITE_ONCE(gc->phase, GCHEAP_GC_IDLE);
+	freed = atomic64_xchg(&gc->swept_bytes, 0);
 	ok = true;
 out_mm:
 	kthread_unuse_mm(mm);
@@ -770,11 +1106,16 @@ out:
 		gc->st.cycles++;
 		gc->st.marked_bytes = marked;
 		gc->st.freed_bytes += freed;
-		gc->st.last_pause_ns = pause;
-		gc->st.total_pause_ns += pause;
-		gc->st.max_pause_ns = max(gc->st.max_pause_ns, pause);
+		gc->st.last_pause_ns = max(p1, p2);
+		gcheap_note_pause(gc, p1);
+		gcheap_note_pause(gc, p2);
 		gc->st.checkmark_errors += errors;
-		gcheap_set_goal(gc, marked, t1 - t0);
+		gc->st.pause_pages_last = gc->dirty_scanned;
+		gc->st.pause_pages_max = max(gc->st.pause_pages_max, gc->st.pause_pages_last);
+		/* What the program allocated meanwhile: now, plus what was freed. */
+		a1 = gcheap_allocated(heap) + freed;
+		gc->runway = a1 - min(a0, a1);
+		gcheap_set_goal(gc, marked, ktime_get_ns() - t0);
 	} else if (aborted) {
 		gc->st.stop_aborts++;
 	}
@@ -847,7 +1188,7 @@ void gcheap_gc_note_alloc(struct gcheap_heap *heap)
 	struct gcheap_collector *gc = &heap->gc;
 	bool wake = false;
 
-	if (gcheap_allocated(heap) < READ_ONCE(gc->goal))
+	if (gcheap_allocated(heap) < READ_ONCE(gc->trigger))
 		return;
 	spin_lock(&gc->lock);
 	if (gc->requested <= gc->started && gc->done == gc->started &&
@@ -858,6 +1199,18 @@ void gcheap_gc_note_alloc(struct gcheap_heap *heap)
 	spin_unlock(&gc->lock);
 	if (wake)
 		wake_up(&gc->wake);
+	/*
+	 * Under a soft limit the goal is a bound: a thread that allocates
+	 * past it while a cycle runs waits for the cycle to end (or for a
+	 * stop, which it must not hold up).
+	 */
+	if (gc->soft_limit && gcheap_allocated(heap) >= READ_ONCE(gc->goal) &&
+	    READ_ONCE(gc->phase) != GCHEAP_GC_IDLE) {
+		u64 seq = READ_ONCE(gc->started);
+
+		wait_event_killable(gc->done_wq, READ_ONCE(gc->done) >= seq ||
+				    READ_ONCE(gc->stopping));
+	}
 }
 
 /* --- the ioctls' side --- */
@@ -1049,8 +1402,8 @@ int gcheap_gc_collect(struct gcheap_heap *heap, u64 *cycle)
  * @heap: the heap
  * @dst: a new heap of the same layout, owned by the caller, empty
  *
- * The copy is made by a full collection, with the world stopped, right
- * after its sweep: only objects still allocated are copied.
+ * The copy is made by a full collection, with the world stopped, in its
+ * final stop: only objects the marking kept are copied.
  *
  * Return: 0, -EAGAIN when no collection could stop the world, -EINTR on a
  * fatal signal, -ENOMEM.
@@ -1115,10 +1468,13 @@ void gcheap_gc_stats(struct gcheap_heap *heap, struct gcheap_heap_stats *st)
 	st->last_pause_ns = gc->st.last_pause_ns;
 	st->stop_aborts = gc->st.stop_aborts;
 	st->checkmark_errors = gc->st.checkmark_errors;
+	st->pause_pages_last = gc->st.pause_pages_last;
+	st->pause_pages_max = gc->st.pause_pages_max;
 	goal = gc->goal;
 	spin_unlock(&gc->lock);
 	st->next_gc_bytes = goal == U64_MAX ? 0 : goal;
 	st->threads = READ_ONCE(gc->nr_mutators);
+	st->barrier_faults = atomic64_read(&heap->wp.faults);
 }
 
 /* --- life --- */
@@ -1140,6 +1496,8 @@ int gcheap_gc_init(struct gcheap_heap *heap, const struct gcheap_heap_create *hc
 	mutex_init(&gc->snap_lock);
 	xa_init(&gc->mutators);
 	spin_lock_init(&gc->lock);
+	spin_lock_init(&gc->sweep_lock);
+	INIT_LIST_HEAD(&gc->sweep_list);
 	gc->pid = task_tgid_nr(current);
 	gc->gogc = hc->flags & GCHEAP_HEAP_GOGC ? hc->gogc : 100;
 	gc->soft_limit = hc->soft_limit_bytes;

@@ -140,6 +140,11 @@ enum gcheap_span_state {
  * @mark: a bit per object reached in the current collection; cleared at
  *	the start of each collection, written by the collector alone
  * @cmark: the same for checkmark mode's second marking
+ * @black: objects allocated from a CPU slot while the collector marked
+ *	(allocate-black): they survive the cycle unscanned, their contents
+ *	covered by the write barrier.  Set under @lock, cleared with @mark.
+ * @swept_gen: the sweep generation (gcheap_collector.sweep_gen) the span
+ *	was last swept in, or created in; under @lock
  */
 struct gcheap_span {
 	struct list_head node;
@@ -160,6 +165,8 @@ struct gcheap_span {
 	u64 freed[GCHEAP_SLOT_WORDS];
 	u64 mark[GCHEAP_SLOT_WORDS];
 	u64 cmark[GCHEAP_SLOT_WORDS];
+	u64 black[GCHEAP_SLOT_WORDS];
+	u64 swept_gen;
 };
 
 /* --- the heap --- */
@@ -201,6 +208,31 @@ struct gcheap_pcp {
 struct gcheap_user;
 
 /**
+ * struct gcheap_barrier - a heap's write barrier (barrier.c)
+ * @dirty: per epoch, a bit per arena page written in it
+ * @nr: per epoch, the pages set in @dirty
+ * @epoch: the epoch faults record into now; flipped by the collector only
+ * @faults: barrier faults taken
+ * @assists: times a thread waited for the marker
+ * @assist_wq: such threads wait here
+ */
+struct gcheap_barrier {
+	unsigned long *dirty[2];
+	atomic_long_t nr[2];
+	unsigned int epoch;
+	atomic64_t faults;
+	atomic64_t assists;
+	wait_queue_head_t assist_wq;
+};
+
+/* What the collector is doing (gcheap_collector.phase). */
+enum gcheap_gc_phase {
+	GCHEAP_GC_IDLE,
+	GCHEAP_GC_MARK,
+	GCHEAP_GC_SWEEP,
+};
+
+/**
  * struct gcheap_grey - an object marked but not yet scanned
  * @off: its offset from the arena's start
  * @len: its length in bytes
@@ -235,7 +267,10 @@ struct gcheap_grey {
  * @last_ok: the number of the last cycle that completed
  * @gogc: pacing, -1 for off
  * @soft_limit: bytes, 0 for none
- * @goal: the allocated bytes at which the next cycle starts (U64_MAX: never)
+ * @goal: the allocated bytes the next cycle should end by (U64_MAX: never)
+ * @trigger: the allocated bytes at which the next cycle starts: before the
+ *	goal by @runway, so it can end near it
+ * @runway: the bytes the program allocated while the last cycle ran
  * @not_before: jiffies before which a paced cycle may not start (the soft
  *	limit's cap on the collector's share of time)
  * @checkmark: every cycle of this heap is checked
@@ -257,6 +292,19 @@ struct gcheap_grey {
  * @snap_dst: the heap the next stopped cycle copies this one into, or NULL
  *	(world_lock)
  * @snap_ret: the copy's result (world_lock)
+ * @phase: IDLE, MARK (from the first stop to the end of the final one) or
+ *	SWEEP; changed by the collector with the world stopped, except the
+ *	return to IDLE
+ * @tracing: draining the grey stack as candidates are marked (not during
+ *	the first stop, which only greys what the stacks point to)
+ * @final: in the final stop: the grey stack grows instead of overflowing
+ * @sweep_gen: bumped by each final stop; spans with another swept_gen
+ *	still have to be swept with this cycle's marks
+ * @sweep_lock: protects @sweep_list
+ * @sweep_list: the spans (TRANSIT) the sweeper has still to sweep
+ * @black_bytes: bytes allocated black this cycle
+ * @swept_bytes: bytes freed by sweeping since the last cycle's end
+ * @dirty_scanned: arena pages the current stop's rescan went through
  */
 struct gcheap_collector {
 	struct task_struct *thread;
@@ -280,6 +328,8 @@ struct gcheap_collector {
 	int gogc;
 	u64 soft_limit;
 	u64 goal;
+	u64 trigger;
+	u64 runway;
 	unsigned long not_before;
 	bool checkmark;
 	struct {
@@ -291,6 +341,8 @@ struct gcheap_collector {
 		u64 last_pause_ns;
 		u64 stop_aborts;
 		u64 checkmark_errors;
+		u64 pause_pages_last;
+		u64 pause_pages_max;
 	} st;
 	struct gcheap_grey *grey;
 	unsigned long grey_cap;
@@ -307,6 +359,15 @@ struct gcheap_collector {
 	struct mutex snap_lock;		/* one snapshot at a time */
 	struct gcheap_heap *snap_dst;
 	int snap_ret;
+	enum gcheap_gc_phase phase;
+	bool tracing;
+	bool final;
+	u64 sweep_gen;
+	spinlock_t sweep_lock;		/* sweep_list */
+	struct list_head sweep_list;
+	atomic64_t black_bytes;
+	atomic64_t swept_bytes;
+	unsigned long dirty_scanned;
 };
 
 /**
@@ -355,6 +416,7 @@ struct gcheap_collector {
  * @handed_bytes: bytes of the objects that were free when their spans were
  *	installed in slots and whose spans are still there: with
  *	@live_bytes, what the pacer counts as allocated
+ * @wp: the write barrier
  * @gc: the collector
  */
 struct gcheap_heap {
@@ -395,6 +457,7 @@ struct gcheap_heap {
 	atomic64_t handed_bytes;
 	struct file *file;
 	bool snapshot;
+	struct gcheap_barrier wp;
 	struct gcheap_collector gc;
 };
 
@@ -433,6 +496,7 @@ extern unsigned int gcheap_scavenge_retain_mb;
 extern bool gcheap_checkmark;
 extern unsigned int gcheap_mark_stack;
 extern unsigned int gcheap_stop_timeout_ms;
+extern unsigned int gcheap_pause_pages;
 extern atomic_long_t gcheap_nr_pages;
 extern atomic_t gcheap_nr_heaps;
 
@@ -474,6 +538,16 @@ void gcheap_cache_flush(struct gcheap_heap *heap);
 void gcheap_cache_gather(struct gcheap_heap *heap, struct list_head *todo);
 void gcheap_span_put(struct gcheap_heap *heap, struct gcheap_span *span);
 
+/* --- barrier.c --- */
+
+int gcheap_barrier_init(struct gcheap_heap *heap);
+void gcheap_barrier_destroy(struct gcheap_heap *heap);
+void gcheap_barrier_fault(struct gcheap_heap *heap, unsigned long idx);
+void gcheap_barrier_assist(struct gcheap_heap *heap);
+unsigned long gcheap_barrier_pending(struct gcheap_heap *heap);
+unsigned int gcheap_barrier_round(struct gcheap_heap *heap);
+void gcheap_barrier_clear(struct gcheap_heap *heap, unsigned int e);
+
 /* --- gc.c --- */
 
 int gcheap_gc_init(struct gcheap_heap *heap, const struct gcheap_heap_create *hc);
@@ -487,6 +561,8 @@ int gcheap_gc_collect(struct gcheap_heap *heap, u64 *cycle);
 int gcheap_gc_set(struct gcheap_heap *heap, unsigned int op, s64 value);
 void gcheap_gc_stats(struct gcheap_heap *heap, struct gcheap_heap_stats *st);
 int gcheap_gc_snapshot(struct gcheap_heap *heap, struct gcheap_heap *dst);
+u64 gcheap_sweep_span(struct gcheap_heap *heap, struct gcheap_span *span);
+struct gcheap_span *gcheap_sweep_take(struct gcheap_heap *heap);
 
 static inline unsigned long gcheap_arena_addr(struct gcheap_heap *heap,
 					      unsigned long page)

@@ -209,6 +209,7 @@ static void gcheap_heap_release(struct kref *ref)
 			gcheap_page_free(heap, heap->meta[i]);
 	kvfree(heap->meta);
 	kvfree(heap->used);
+	gcheap_barrier_destroy(heap);
 	if (heap->mm)
 		mmdrop(heap->mm);
 	gcheap_user_put(heap->user);
@@ -282,7 +283,7 @@ struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_c
 	heap->meta = kvcalloc(heap->nr_meta, sizeof(*heap->meta), GFP_KERNEL_ACCOUNT);
 	heap->pagemap = kvcalloc(heap->nr_pagemap, sizeof(*heap->pagemap), GFP_KERNEL_ACCOUNT);
 	heap->used = kvcalloc(BITS_TO_LONGS(arena_pages), sizeof(long), GFP_KERNEL_ACCOUNT);
-	if (!heap->meta || !heap->pagemap || !heap->used)
+	if (!heap->meta || !heap->pagemap || !heap->used || gcheap_barrier_init(heap))
 		goto fail;
 	for (i = 0; i < heap->nr_meta; i++) {
 		heap->meta[i] = gcheap_page_alloc(heap);
@@ -432,12 +433,39 @@ static vm_fault_t gcheap_vm_fault(struct vm_fault *vmf)
 	return 0;
 }
 
+/*
+ * The first write to a page since it was mapped or last write-protected
+ * (barrier.c).  The page is locked here and stays locked (VM_FAULT_LOCKED)
+ * until the kernel has made its entry writable, which is what lets the
+ * collector's re-protection tell an in-flight fault from a finished one.
+ */
+static vm_fault_t gcheap_vm_page_mkwrite(struct vm_fault *vmf)
+{
+	struct gcheap_heap *heap = vmf->vma->vm_private_data;
+	struct page *page = vmf->page;
+	pgoff_t pgoff = vmf->pgoff;
+
+	lock_page(page);
+	if (pgoff >= heap->arena_pgoff) {
+		unsigned long idx = pgoff - heap->arena_pgoff;
+
+		/* The scavenger took the page meanwhile: fault again. */
+		if (xa_load(&heap->pages, idx) != page) {
+			unlock_page(page);
+			return VM_FAULT_NOPAGE;
+		}
+		gcheap_barrier_fault(heap, idx);
+	}
+	return VM_FAULT_LOCKED;
+}
+
 static const struct vm_operations_struct gcheap_vm_ops = {
 	.open		= gcheap_vm_open,
 	.close		= gcheap_vm_close,
 	.may_split	= gcheap_vm_may_split,
 	.mremap		= gcheap_vm_mremap,
 	.fault		= gcheap_vm_fault,
+	.page_mkwrite	= gcheap_vm_page_mkwrite,
 };
 
 int gcheap_heap_mmap(struct gcheap_heap *heap, struct vm_area_struct *vma)
@@ -479,5 +507,4 @@ void gcheap_heap_stats(struct gcheap_heap *heap, struct gcheap_heap_stats *st)
 	st->large_objects = atomic64_read(&heap->nr_large);
 	st->refills = atomic64_read(&heap->nr_refills);
 	gcheap_gc_stats(heap, st);
-	memset(st->reserved, 0, sizeof(st->reserved));
 }

@@ -87,6 +87,10 @@ unsigned int gcheap_stop_timeout_ms = 10000;
 module_param_named(stop_timeout_ms, gcheap_stop_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(stop_timeout_ms, "A collection is given up when a registered thread has not stopped after this long (default 10000)");
 
+unsigned int gcheap_pause_pages = 2048;
+module_param_named(pause_pages, gcheap_pause_pages, uint, 0644);
+MODULE_PARM_DESC(pause_pages, "While the collector marks, threads that write more heap pages than this wait for it, which bounds the pages its final pause rescans (default 2048)");
+
 atomic_long_t gcheap_nr_pages = ATOMIC_LONG_INIT(0);
 atomic_t gcheap_nr_heaps = ATOMIC_INIT(0);
 

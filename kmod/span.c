@@ -144,6 +144,8 @@ struct gcheap_span *gcheap_span_alloc(struct gcheap_heap *heap, unsigned int sc,
 	span->div_mul = large ? 0 : gcheap_sc_div_mul(c->size);
 	span->nobjs = large ? 1 : c->objects;
 	span->state = GCHEAP_SPAN_TRANSIT;
+	/* Nothing in it for the cycle under way to sweep. */
+	span->swept_gen = READ_ONCE(heap->gc.sweep_gen);
 	kind = large ? GCHEAP_PAGE_LARGE | (sc & 1 ? GCHEAP_PAGE_NOSCAN : 0) | npages
 		     : sc + 1;
 
@@ -378,10 +380,11 @@ void gcheap_span_teardown(struct gcheap_heap *heap)
 /* Copy one span of @src, with the objects @alloc says, into @dst. */
 static int gcheap_span_copy(struct gcheap_heap *dst, struct gcheap_heap *src,
 			    const struct gcheap_span *span, const u64 *alloc,
-			    unsigned int n)
+			    const u64 *dead, unsigned int n)
 {
 	struct gcheap_span *copy;
 	unsigned long i;
+	unsigned int w;
 	u32 kind;
 
 	copy = kmem_cache_zalloc(gcheap_span_cache, GFP_KERNEL_ACCOUNT);
@@ -414,6 +417,19 @@ static int gcheap_span_copy(struct gcheap_heap *dst, struct gcheap_heap *src,
 			goto fail;
 		}
 		dst->nr_resident++;
+	}
+	/* The garbage copied with the pages: free objects are zero. */
+	for (w = 0; w < GCHEAP_SLOT_WORDS; w++) {
+		u64 d = dead[w];
+
+		while (d) {
+			unsigned int b = __ffs64(d);
+
+			d &= d - 1;
+			gcheap_span_zero(dst, (span->start << PAGE_SHIFT) +
+					 (unsigned long)(w * 64 + b) * span->elem_size,
+					 span->elem_size);
+		}
 	}
 	for (i = 0; i < span->npages; i++) {
 		struct gcheap_pageinfo *pi = gcheap_pageinfo(dst, span->start + i);
@@ -457,7 +473,7 @@ fail:
  */
 int gcheap_span_copy_all(struct gcheap_heap *dst, struct gcheap_heap *src)
 {
-	u64 alloc[GCHEAP_SLOT_WORDS];
+	u64 alloc[GCHEAP_SLOT_WORDS], dead[GCHEAP_SLOT_WORDS];
 	struct gcheap_span *span;
 	unsigned long idx;
 	int ret = 0;
@@ -470,15 +486,21 @@ int gcheap_span_copy_all(struct gcheap_heap *dst, struct gcheap_heap *src)
 		if (idx != span->start ||
 		    (span->large && span->state != GCHEAP_SPAN_LARGE))
 			continue;
+		/*
+		 * Taken in the final stop, before the sweep: what the marking
+		 * did not keep is garbage, which the child need not inherit.
+		 */
 		spin_lock(&span->lock);
 		for (w = 0; w < GCHEAP_SLOT_WORDS; w++) {
-			alloc[w] = span->alloc[w] | (span->handed[w] & ~span->freed[w]);
+			alloc[w] = (span->alloc[w] & (span->mark[w] | span->black[w])) |
+				   (span->handed[w] & ~span->freed[w]);
+			dead[w] = span->alloc[w] & ~alloc[w];
 			n += hweight64(alloc[w]);
 		}
 		spin_unlock(&span->lock);
 		if (!n)
 			continue;
-		ret = gcheap_span_copy(dst, src, span, alloc, n);
+		ret = gcheap_span_copy(dst, src, span, alloc, dead, n);
 		if (ret)
 			break;
 		cond_resched();

@@ -735,6 +735,9 @@ GCHEAP_EXPORT int gcheap_stats(struct gcheap_stats *stats)
 	stats->stop_aborts = st.stop_aborts;
 	stats->checkmark_errors = st.checkmark_errors;
 	stats->threads = st.threads;
+	stats->pause_pages_last = st.pause_pages_last;
+	stats->pause_pages_max = st.pause_pages_max;
+	stats->barrier_faults = st.barrier_faults;
 	if (thread_uses_rseq())
 		stats->flags |= GCHEAP_STATS_PERCPU;
 	return gcheap_roots_stats(&stats->root_ranges, &stats->root_bytes);

@@ -92,6 +92,11 @@ struct gcheap_config {
  * @checkmark_errors: reachable objects checkmark mode found unmarked
  *	(always 0 unless the collector has a bug)
  * @threads: threads registered with the collector
+ * @pause_pages_last: heap pages the last collection's final pause
+ *	rescanned: those written while it marked concurrently
+ * @pause_pages_max: the most any final pause rescanned
+ * @barrier_faults: first writes to clean heap pages, each one fault
+ *	taken by the module's write barrier
  * @reserved: zero
  */
 struct gcheap_stats {
@@ -115,7 +120,10 @@ struct gcheap_stats {
 	uint64_t stop_aborts;
 	uint64_t checkmark_errors;
 	uint64_t threads;
-	uint64_t reserved[4];
+	uint64_t pause_pages_last;
+	uint64_t pause_pages_max;
+	uint64_t barrier_faults;
+	uint64_t reserved[1];
 };
 
 /* The calling thread allocates from per-CPU caches (rseq), not its own. */

@@ -310,7 +310,11 @@ struct gcheap_cache {
  *	uninterruptible sleep)
  * @checkmark_errors: out: reachable objects checkmark mode found unmarked
  * @threads: out: registered threads
- * @reserved: out: zero
+ * @pause_pages_last: out: arena pages the last collection's final pause
+ *	rescanned (pages written while it marked, see collector.rst)
+ * @pause_pages_max: out: the most any final pause rescanned
+ * @barrier_faults: out: first writes to a clean heap page, each one a
+ *	write-protection fault the module recorded the page dirty in
  */
 struct gcheap_heap_stats {
 	__u32 flags;
@@ -332,7 +336,9 @@ struct gcheap_heap_stats {
 	__u64 stop_aborts;
 	__u64 checkmark_errors;
 	__u64 threads;
-	__u64 reserved[3];
+	__u64 pause_pages_last;
+	__u64 pause_pages_max;
+	__u64 barrier_faults;
 };
 
 /*
