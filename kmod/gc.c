@@ -1,38 +1,61 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * gcheap's collector: a conservative mark-sweep collection of one heap, run
- * by a kernel thread of the heap's own with the world stopped.
+ * gcheap's collector: a conservative, concurrent mark-sweep collection of
+ * one heap, run by a kernel thread of the heap's own -- Boehm, Demers and
+ * Shenker's "mostly parallel" collection, with the dirty bits kept by the
+ * module's write barrier (barrier.c).
  *
  * A cycle.  The collector thread (gcheap/<pid>) sleeps until a cycle is
  * requested: by the pacer, when a refill or a large allocation finds the
- * allocated bytes at the goal, or by GCHEAP_GC_COLLECT.  Then it
+ * allocated bytes at the trigger, or by GCHEAP_GC_COLLECT.  Then it
  *
- *  1. stops the world: queues a task work (TWA_SIGNAL) on every registered
- *     thread and waits until each has parked in it, is waiting in
- *     GCHEAP_GC_COLLECT (a collecting thread counts as stopped), or is
- *     exiting (see "Stopping" below);
- *  2. empties every CPU's slots, so the module's own record says which
- *     objects are allocated (cache.c: gcheap_cache_flush());
- *  3. marks: every word of each parked thread's user registers, of its
- *     stack (from its user stack pointer, less the 128-byte red zone, to
- *     the top it registered), of the extra range it registered, and of the
- *     root ranges, that
- *     points into an allocated object -- anywhere inside it -- marks the
- *     object grey; grey objects are scanned word by word in turn, noscan
- *     ones never.  The grey objects wait on an explicit stack of bounded
- *     size (the module parameter mark_stack); when it is full the object
- *     stays marked but unscanned and an overflow flag is set, and once the
- *     stack has drained, every marked object of the heap is scanned again
- *     until a pass ends without overflow (the Boehm collector's recovery:
- *     memory stays bounded, the work grows only when it must);
- *  4. in checkmark mode marks everything again from scratch into a second
- *     bitmap, and reports every object that marking reached and the first
- *     did not (it is kept, so the program goes on);
- *  5. sweeps: frees and zeroes every allocated object left unmarked, and
- *     routes each span back by its count: empty spans to mheap, partial
- *     ones to mcentral, full ones to a full list (cache.c);
- *  6. restarts the world, then sets the next goal and lets the scavenger
- *     return free pages.
+ *  1. with the world running, clears the marks and starts a barrier epoch:
+ *     every page written since the last cycle is write-protected again,
+ *     so from here on every write to the heap is recorded;
+ *  2. stops the world (see "Stopping" below) -- the first pause: empties
+ *     every CPU's slots (cache.c: gcheap_cache_flush()), so the module's
+ *     own record says which objects are allocated; enters the MARK phase;
+ *     and greys what each parked thread's user registers, stack (from its
+ *     stack pointer, less the 128-byte red zone, to the top it registered)
+ *     and extra range point into, anywhere inside an allocated object;
+ *     then restarts the world;
+ *  3. marks concurrently: greys what the root ranges point to and traces:
+ *     grey objects are scanned word by word, noscan ones never.  The grey
+ *     objects wait on an explicit stack of bounded size (mark_stack); when
+ *     it is full the object stays marked but unscanned and an overflow
+ *     flag is set, and once the stack has drained, every marked object is
+ *     scanned again until a pass ends without overflow (the Boehm
+ *     collector's recovery).  mheap_lock is dropped every 64 objects;
+ *  4. re-marks concurrently while the pages written meanwhile get fewer:
+ *     a barrier round re-protects them, then they are rescanned;
+ *  5. stops the world again -- the final pause: empties the CPU slots
+ *     again (what they handed out since the first pause is allocated
+ *     black), rescans the roots and the pages written since the last
+ *     round, traces until nothing is grey (the stack grows here instead
+ *     of overflowing), checks the marking in checkmark mode, copies the
+ *     heap for a fork, enters the SWEEP phase and hands every span on the
+ *     lists to the sweeper; restarts the world;
+ *  6. sweeps concurrently: frees and zeroes every allocated object neither
+ *     marked nor black, and routes each span back by its count (empty to
+ *     mheap, partial to mcentral, full to a full list); refills that find
+ *     mcentral empty sweep spans themselves; then sets the next goal and
+ *     lets the scavenger return free pages.
+ *
+ * Allocate-black.  Every CPU slot was emptied in the first pause, so what
+ * a CPU slot hands out before the final one was allocated while marking
+ * ran: when its span leaves the slot those objects are set in span->black
+ * as well as span->alloc, under the span lock -- the fast path does
+ * nothing more than before.  A black object counts as marked and is not
+ * scanned: the program wrote it only after its pages were protected, so
+ * every pointer in it is on a dirty page, and a rescan scans marked, black
+ * and handed objects.  A thread's slot may hold objects from before the
+ * first pause: those are traced, not made black.
+ *
+ * Pacing the concurrent phase.  When the current epoch reaches
+ * pause_pages pages, threads that fault on a clean page or ask for a span
+ * wait until the marker starts a new epoch (gcheap_barrier_assist()), and
+ * the marker starts one at its next check: the final pause rescans at
+ * most about pause_pages pages.
  *
  * Which objects count as allocated.  An object is allocated when its bit
  * is set in the span's alloc bitmap, or when it was handed to a slot that
@@ -61,22 +84,27 @@
  * reference is dropped with fput(), whose release runs later, outside the
  * module's code).
  *
- * Why nothing reachable is freed (with the world stopped): every registered
- * thread is in the module -- parked in the task work or waiting in the
- * collect ioctl -- with its user registers saved in pt_regs, which the
- * module copied; so every pointer a registered thread holds is in those
- * registers, its stack, its extra range, a root range or the heap, and all
- * of them are scanned before anything is freed.  A pointer that only an
- * unregistered thread holds is not seen: threads that use the heap must be
- * registered (libgcheap registers the threads pthread_create() starts).
+ * Why nothing reachable is freed: Documentation/collector.rst argues it,
+ * point by point.  In short: both pauses see every registered thread parked
+ * with its registers saved; every heap write after step 1 is on a page
+ * rescanned after the write (the epoch handshake and the TLB flush are in
+ * barrier.c); stacks, registers and root ranges are rescanned in the final
+ * pause; objects allocated during marking are black and their pages dirty;
+ * so when the final pause's tracing ends, everything reachable is marked
+ * or black, and the sweep frees only what is neither.  A pointer that only
+ * an unregistered thread holds is not seen: threads that use the heap must
+ * be registered (libgcheap registers the threads pthread_create() starts).
  *
  * Locks.  world_lock protects the registry of threads, the roots and the
  * stop state, and is held from the moment the world is stopped until it
- * restarts.  User memory (roots) is read under world_lock but never under
- * mheap_lock, so no page fault happens while mheap_lock is held: roots are
- * read into a buffer of candidate pointers outside it, and the buffer is
- * marked, under mheap_lock, whenever it fills.  mheap_lock keeps every span
- * in place while it is scanned (spans are freed only under it).
+ * restarts, and while the root ranges are read between the pauses.  User
+ * memory (roots) is read under world_lock but never under mheap_lock, so
+ * no page fault happens while mheap_lock is held: roots are read into a
+ * buffer of candidate pointers outside it, and the buffer is marked, under
+ * mheap_lock, whenever it fills.  mheap_lock keeps every span in place
+ * while it is scanned (spans are freed only under it); while the world
+ * runs it is dropped every 64 objects, and the marker's cached span and
+ * page are forgotten each time.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
