@@ -69,8 +69,10 @@ struct gcheap_config {
  * @gc_cycles: collections completed
  * @heap_bytes: bytes of the arena held in spans (pages backing objects)
  * @live_bytes: bytes in objects known to be allocated
- * @max_pause_ns: the longest stop-the-world pause
- * @total_pause_ns: the sum of all stop-the-world pauses
+ * @max_pause_ns: the longest single stop of the world (a collection
+ *	stops it twice)
+ * @total_pause_ns: the sum of all stops of the world, both of every
+ *	collection
  * @arena_bytes: the heap's size limit
  * @resident_bytes: bytes of memory the module holds for the heap,
  *	including free pages not yet returned to the system
@@ -82,12 +84,14 @@ struct gcheap_config {
  *	every loaded object, and ranges added with gcheap_add_roots()
  * @root_bytes: their total size
  * @flags: GCHEAP_STATS_* flags
- * @marked_bytes: bytes the last collection found reachable
+ * @marked_bytes: bytes the last collection kept: found reachable, or
+ *	allocated while it marked
  * @freed_bytes: bytes of unreachable objects freed by all collections
- * @next_gc_bytes: the goal: the next collection starts when the bytes
- *	allocated (live_bytes plus free objects handed to the caches) reach
- *	it (0: pacing is off and there is no soft limit)
- * @last_pause_ns: the last stop-the-world pause
+ * @next_gc_bytes: the goal: the next paced collection should end by the
+ *	time the bytes allocated (live_bytes plus free objects handed to the
+ *	caches) reach it, and starts before (0: pacing is off and there is
+ *	no soft limit)
+ * @last_pause_ns: the longer of the last collection's two stops
  * @stop_aborts: collections given up because a thread did not stop
  * @checkmark_errors: reachable objects checkmark mode found unmarked
  *	(always 0 unless the collector has a bug)
@@ -162,7 +166,8 @@ int gcheap_stats(struct gcheap_stats *stats);
 
 /*
  * A full collection, now: returns when one that started after the call
- * has completed.  0 or -errno (-EAGAIN: a thread would not stop).
+ * has completed, its sweep included.  0 or -errno (-EAGAIN: a thread
+ * would not stop).
  */
 int gcheap_collect(void);
 /* Change the pacing (GCHEAP_GOGC_OFF or 0 to 1000000) or the soft limit
