@@ -21,14 +21,12 @@
  *  2. for every page of the old epoch, under the page-table lock, it clears
  *     the entry's Write *and* Dirty bits (a dirty read-only entry is made
  *     writable again by mprotect() without a fault, see
- *     can_change_pte_writable()); a page whose lock it cannot take -- a
+ *     can_change_pte_writable()).  A page whose lock it cannot take -- a
  *     write fault on the page is in flight, its entry perhaps not even
- *     present yet -- stays dirty, in the new epoch, as does a page that
- *     someone holds a reference
- *     to the page besides the heap and the page tables (get_user_pages():
- *     O_DIRECT, process_vm_writev(), a registered io_uring buffer): the
- *     writes of such a holder bypass the page tables, so the page stays
- *     dirty, in the new epoch, for as long as the reference is held;
+ *     present yet -- stays dirty, in the new epoch; so does a page that
+ *     someone holds a reference to besides the heap and the page tables
+ *     (get_user_pages(): O_DIRECT, process_vm_writev()), whose writes
+ *     bypass the page tables, for as long as the reference is held;
  *  3. it flushes every CPU's TLB once (a module cannot flush one mm's
  *     range on x86): until then a CPU may still write through a stale
  *     writable entry without faulting.

@@ -297,14 +297,16 @@ struct gcheap_cache {
  * @large_objects: out: large objects allocated
  * @refills: out: spans installed in caches
  * @cycles: out: collections completed
- * @marked_bytes: out: bytes the last collection found reachable
+ * @marked_bytes: out: bytes the last collection found reachable or
+ *	allocated while it marked
  * @freed_bytes: out: bytes of unreachable objects all collections freed
- * @next_gc_bytes: out: the goal: the next collection starts when the bytes
- *	allocated (@live_bytes plus the free objects handed to caches) reach
- *	it; 0 with pacing off and no soft limit
- * @max_pause_ns: out: the longest stop-the-world pause
- * @total_pause_ns: out: all stop-the-world pauses together
- * @last_pause_ns: out: the last one
+ * @next_gc_bytes: out: the goal: the bytes allocated (@live_bytes plus
+ *	the free objects handed to caches) by which the next collection
+ *	should be over (it starts before); 0 with pacing off and no soft
+ *	limit
+ * @max_pause_ns: out: the longest single stop of the world
+ * @total_pause_ns: out: all stops together, two per collection
+ * @last_pause_ns: out: the longer of the last collection's two stops
  * @stop_aborts: out: collections given up because a registered thread did
  *	not stop in time (stopped by a debugger or job control, or in an
  *	uninterruptible sleep)
@@ -344,11 +346,16 @@ struct gcheap_heap_stats {
 /*
  * The collector.
  *
- * A heap is collected by a kernel thread of its own ("gcheap/<pid>") with
- * the world stopped: every registered thread is stopped where it is -- in
- * its program, or in a system call, which is interrupted as by a signal
- * without a handler -- and kept in the module until the collection is
- * over.  No signal is delivered: calls the kernel restarts after such a
+ * A heap is collected by a kernel thread of its own ("gcheap/<pid>"),
+ * mostly while the program runs: the world is stopped twice per cycle,
+ * briefly -- first to read the threads' registers and stacks, at the end
+ * to rescan them, the root ranges and the heap pages written meanwhile
+ * (Documentation/collector.rst).  The mapping is the write barrier: arena
+ * pages are read-only until written, and the first write to one faults
+ * into the module, which records it.  A stop stops every registered
+ * thread where it is -- in its program, or in a system call, which is
+ * interrupted as by a signal without a handler -- and keeps it in the
+ * module until the stop is over.  No signal is delivered: calls the kernel restarts after such a
  * signal (read, write, nanosleep, poll, select, futex waits...) resume as
  * if nothing had happened; those that fail with EINTR on any signal
  * (epoll_wait, sigtimedwait, semop, io_getevents, socket calls with a
