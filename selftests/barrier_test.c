@@ -81,16 +81,6 @@ static inline uint64_t canary(const void *o, size_t i, unsigned int gen)
 		     ((uint64_t)gen << 52) ^ 0x2545f4914f6cdd1dull);
 }
 
-static inline uint32_t rnd(uint32_t *seed)
-{
-	uint32_t x = *seed ? *seed : 0x9e3779b9u;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *seed = x;
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -159,18 +149,7 @@ static int heap_init(uint64_t bytes, uint32_t flags)
 
 static long param_read(const char *name)
 {
-	char path[128];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/module/gcheap/parameters/%s", name);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
+	return read_number("/sys/module/gcheap/parameters", name);
 }
 
 /*

@@ -72,16 +72,6 @@ static inline uint64_t canary(const void *o, size_t i, unsigned int gen)
 	return x;
 }
 
-static inline uint32_t rnd(uint32_t *seed)
-{
-	uint32_t x = *seed ? *seed : 0x9e3779b9u;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *seed = x;
-}
-
 static inline bool is_obj(const void *p)
 {
 	return p && gcheap_base(p) == p;

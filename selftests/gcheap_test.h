@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +20,14 @@
 
 #define DEV "/dev/gcheap"
 
-static inline long debugfs_counter(const char *name)
+/* A number read from file @name in directory @dir, or -1. */
+static inline long read_number(const char *dir, const char *name)
 {
 	char path[128];
 	long v = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/kernel/debug/gcheap/%s", name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
@@ -33,6 +35,22 @@ static inline long debugfs_counter(const char *name)
 		v = -1;
 	fclose(f);
 	return v;
+}
+
+static inline long debugfs_counter(const char *name)
+{
+	return read_number("/sys/kernel/debug/gcheap", name);
+}
+
+/* A deterministic pseudo-random stream (xorshift32) for tests' seeds. */
+static inline uint32_t rnd(uint32_t *seed)
+{
+	uint32_t x = *seed ? *seed : 0x9e3779b9u;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *seed = x;
 }
 
 /* The module's page counter, waiting briefly for deferred teardown. */

@@ -127,16 +127,6 @@ static inline uint64_t mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-static inline uint32_t rnd(uint32_t *seed)
-{
-	uint32_t x = *seed ? *seed : 0x9e3779b9u;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *seed = x;
-}
-
 static inline uint64_t *unmask(uint64_t m)
 {
 	return (uint64_t *)(uintptr_t)(m ^ MASK);
