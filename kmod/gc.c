@@ -584,6 +584,8 @@ static void gcheap_finish_marking(struct gcheap_heap *heap)
 static void gcheap_checkmark_mark(struct gcheap_heap *heap, unsigned long *buf)
 {
 	struct gcheap_collector *gc = &heap->gc;
+	/* The cycle's figure is the first marking's, not this one's. */
+	u64 marked = gc->marked;
 
 	gc->checking = true;
 	gc->tracing = true;
@@ -593,6 +595,7 @@ static void gcheap_checkmark_mark(struct gcheap_heap *heap, unsigned long *buf)
 	gcheap_scan_ranges(heap, buf);
 	gcheap_finish_marking(heap);
 	gc->checking = false;
+	gc->marked = marked;
 }
 
 /* Clear every span's marks before a cycle's marking.  Phase IDLE. */
