@@ -45,10 +45,11 @@
  * epoch).
  *
  * Pacing.  While the collector marks, a page written is a page the final
- * pause must rescan.  When the current epoch holds pause_pages pages or
- * more, a thread of the heap's process that takes a barrier fault, or asks
- * for a span, waits until the collector has started a new epoch (or the
- * marking is over): gcheap_barrier_assist().
+ * pause must rescan.  When the current epoch holds wp.limit pages or more,
+ * a thread of the heap's process that takes a barrier fault, or asks for a
+ * span, waits until the collector has started a new epoch (or the marking
+ * is over): gcheap_barrier_assist().  The collector sets the limit to
+ * pause_pages while it traces and lowers it for its closing rounds (gc.c).
  */
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -99,7 +100,7 @@ unsigned long gcheap_barrier_pending(struct gcheap_heap *heap)
 static bool gcheap_barrier_over(struct gcheap_heap *heap)
 {
 	return READ_ONCE(heap->gc.phase) == GCHEAP_GC_MARK &&
-	       gcheap_barrier_pending(heap) >= READ_ONCE(gcheap_pause_pages);
+	       gcheap_barrier_pending(heap) >= READ_ONCE(heap->wp.limit);
 }
 
 /**
@@ -107,7 +108,7 @@ static bool gcheap_barrier_over(struct gcheap_heap *heap)
  * @heap: the heap
  *
  * Returns at once unless the collector is marking and the current epoch
- * holds pause_pages pages or more; then it waits until a new epoch begins,
+ * holds wp.limit pages or more; then it waits until a new epoch begins,
  * the marking ends, the world is being stopped, or a fatal signal.
  *
  * Context: process context of the heap's process, no locks held.

@@ -51,11 +51,14 @@
  * and handed objects.  A thread's slot may hold objects from before the
  * first pause: those are traced, not made black.
  *
- * Pacing the concurrent phase.  When the current epoch reaches
- * pause_pages pages, threads that fault on a clean page or ask for a span
- * wait until the marker starts a new epoch (gcheap_barrier_assist()), and
- * the marker starts one at its next check: the final pause rescans at
- * most about pause_pages pages.
+ * Pacing the concurrent phase.  When the current epoch reaches its limit,
+ * threads that fault on a clean page or ask for a span wait until the
+ * marker starts a new epoch (gcheap_barrier_assist()).  The limit is
+ * pause_pages while the marker traces, and the marker starts a round
+ * once it has also traced as much as a round rescans (so a program that
+ * allocates fast cannot keep it rescanning); for the closing rounds it is
+ * GCHEAP_FINAL_PAGES, so the final pause rescans about that many pages
+ * plus one per thread.
  *
  * Which objects count as allocated.  An object is allocated when its bit
  * is set in the span's alloc bitmap, or when it was handed to a slot that
@@ -213,10 +216,29 @@ static struct gcheap_span *gcheap_next_span(struct gcheap_heap *heap, unsigned l
 }
 
 /*
+ * A re-mark round is due in the middle of tracing when the pages written
+ * reached pause_pages (the threads that write more wait for the round) --
+ * but only once the marker has traced as many bytes since the last round
+ * as pause_pages pages hold.  A program that allocates fast fills
+ * pause_pages with new objects, which are rescanned, in less time than a
+ * round takes; rounding at once each time left the marker next to no time
+ * for the objects still grey, and the cycle lasted as long as the program
+ * kept allocating.  So at most half of the marker's work goes to rounds
+ * while grey objects wait, and the threads wait that long.
+ */
+static bool gcheap_round_due(struct gcheap_collector *gc, struct gcheap_heap *heap)
+{
+	unsigned long pages = READ_ONCE(gcheap_pause_pages);
+
+	return gc->traced - gc->remarked_at >= (u64)pages << PAGE_SHIFT &&
+	       gcheap_barrier_pending(heap) >= pages;
+}
+
+/*
  * Let the program in: mheap_lock is dropped now and then while the world
  * runs, since refills and explicit frees take it.  With @may_round, a
- * re-mark round runs meanwhile if the dirty pages reached pause_pages (the
- * threads that wrote them wait for it).  With the world stopped (@final,
+ * re-mark round runs meanwhile if one is due (the threads that wrote the
+ * pages wait for it).  With the world stopped (@final,
  * checkmark) the lock is kept.  mheap_lock held.
  */
 static void gcheap_relax(struct gcheap_heap *heap, bool may_round)
@@ -228,7 +250,7 @@ static void gcheap_relax(struct gcheap_heap *heap, bool may_round)
 		return;
 	}
 	mutex_unlock(&heap->mheap_lock);
-	if (may_round && gcheap_barrier_pending(heap) >= READ_ONCE(gcheap_pause_pages))
+	if (may_round && gcheap_round_due(gc, heap))
 		gcheap_remark(heap);
 	cond_resched();
 	mutex_lock(&heap->mheap_lock);
@@ -320,6 +342,7 @@ static void gcheap_scan_object(struct gcheap_heap *heap, unsigned long off,
 	unsigned long lo = gcheap_arena_addr(heap, 0), size = heap->arena_pages << PAGE_SHIFT;
 	struct gcheap_collector *gc = &heap->gc;
 
+	gc->traced += len;
 	while (len) {
 		unsigned long in = offset_in_page(off);
 		unsigned long n = min(len, PAGE_SIZE - in);
@@ -413,26 +436,38 @@ static void gcheap_overflow_passes(struct gcheap_heap *heap)
  */
 static void gcheap_rescan_page(struct gcheap_heap *heap, unsigned long idx)
 {
-	unsigned long poff = idx << PAGE_SHIFT, base, i, first;
+	unsigned long poff = idx << PAGE_SHIFT, pend = poff + PAGE_SIZE, base, i, first;
 	struct gcheap_span *span = xa_load(&heap->spans, idx);
+	unsigned long run = 0, run_end = 0;
 
 	if (!span || (span->sc & 1))
 		return;
 	base = span->start << PAGE_SHIFT;
 	first = span->large ? 0 : (u32)(((u64)(poff - base) * span->div_mul) >> 32);
 	for (i = first; i < span->nobjs; i++) {
-		unsigned long obj = base + i * span->elem_size, lo, hi;
+		unsigned long obj = base + i * span->elem_size;
 		u64 bit = BIT_ULL(i % 64);
 
-		if (obj >= poff + PAGE_SIZE)
+		if (obj >= pend)
 			break;
 		if (!((span->mark[i / 64] | READ_ONCE(span->black[i / 64]) |
 		       READ_ONCE(span->handed[i / 64])) & bit))
 			continue;
-		lo = max(obj, poff);
-		hi = min(obj + span->elem_size, poff + PAGE_SIZE);
-		gcheap_scan_object(heap, lo, hi - lo);
+		/*
+		 * Objects that survive side by side are scanned as one run:
+		 * a page the program allocated into during marking is mostly
+		 * black objects, and a call per object cost more than the
+		 * words.
+		 */
+		if (obj != run_end) {
+			if (run_end)
+				gcheap_scan_object(heap, run, run_end - run);
+			run = max(obj, poff);
+		}
+		run_end = min(obj + span->elem_size, pend);
 	}
+	if (run_end)
+		gcheap_scan_object(heap, run, run_end - run);
 }
 
 /*
@@ -467,6 +502,7 @@ static void gcheap_remark(struct gcheap_heap *heap)
 	heap->gc.hot = NULL;
 	heap->gc.hot_page = NULL;
 	gcheap_rescan_epoch(heap, e);
+	heap->gc.remarked_at = heap->gc.traced;
 	mutex_unlock(&heap->mheap_lock);
 	gcheap_barrier_clear(heap, e);
 }
@@ -987,6 +1023,7 @@ static void gcheap_mark_start(struct gcheap_heap *heap, unsigned long *buf)
 
 	gcheap_cache_flush(heap);
 	atomic64_set(&gc->black_bytes, 0);
+	WRITE_ONCE(heap->wp.limit, READ_ONCE(gcheap_pause_pages));
 	WRITE_ONCE(gc->phase, GCHEAP_GC_MARK);
 	gc->marked = 0;
 	gc->grey_top = 0;
@@ -1020,6 +1057,17 @@ static void gcheap_mark_concurrent(struct gcheap_heap *heap, unsigned long *buf)
 	gc->tracing = true;
 	mutex_unlock(&gc->world_lock);
 	gcheap_finish_marking(heap);
+	/*
+	 * Closing rounds.  The program may keep the current epoch at
+	 * pause_pages, each round then leaving as many pages as it rescanned,
+	 * and the final pause would take them all.  So from here a thread
+	 * that writes more than GCHEAP_FINAL_PAGES new pages waits for the
+	 * next round (or the final pause): the rounds then shrink to what the
+	 * threads write before they wait, and the pause rescans about
+	 * GCHEAP_FINAL_PAGES pages plus one per thread.
+	 */
+	WRITE_ONCE(heap->wp.limit, min_t(unsigned long, READ_ONCE(heap->wp.limit),
+					 GCHEAP_FINAL_PAGES));
 	for (round = 0; round < GCHEAP_MAX_ROUNDS; round++) {
 		n = gcheap_barrier_pending(heap);
 		if (n <= GCHEAP_FINAL_PAGES || n >= prev)

@@ -212,6 +212,9 @@ struct gcheap_user;
  * @dirty: per epoch, a bit per arena page written in it
  * @nr: per epoch, the pages set in @dirty
  * @epoch: the epoch faults record into now; flipped by the collector only
+ * @limit: the pages the current epoch may reach before threads that write
+ *	more wait for the marker: pause_pages while it traces, fewer while
+ *	it terminates (set by the collector only)
  * @faults: barrier faults taken
  * @assists: times a thread waited for the marker
  * @assist_wq: such threads wait here
@@ -220,6 +223,7 @@ struct gcheap_barrier {
 	unsigned long *dirty[2];
 	atomic_long_t nr[2];
 	unsigned int epoch;
+	unsigned long limit;
 	atomic64_t faults;
 	atomic64_t assists;
 	wait_queue_head_t assist_wq;
@@ -281,6 +285,8 @@ struct gcheap_grey {
  * @overflow: an object was marked but could not be pushed
  * @checking: the current marking is checkmark mode's (marks go to cmark)
  * @marked: bytes marked in the current marking
+ * @traced: bytes the marker has scanned, ever
+ * @remarked_at: @traced when the last concurrent re-mark round ended
  * @hot: the span the last pointer marked was in (valid under mheap_lock)
  * @hot_page: the page the last object scanned was in, arena page
  *	@hot_pidx (valid under mheap_lock, like @hot)
@@ -350,6 +356,8 @@ struct gcheap_collector {
 	bool overflow;
 	bool checking;
 	u64 marked;
+	u64 traced;
+	u64 remarked_at;
 	struct gcheap_span *hot;
 	struct page *hot_page;
 	unsigned long hot_pidx;

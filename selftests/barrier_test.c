@@ -1126,8 +1126,9 @@ TEST_F_TIMEOUT(sys, pointers, SYS_TIMEOUT)
  * the pages written since the collector's last concurrent re-mark round.
  * The collector runs further rounds while many pages were written since
  * the previous one (up to a few rounds), and while it marks, a thread
- * that writes when pause_pages pages (module parameter, 2048 by default)
- * are waiting to be rescanned waits for the next round.  So the count
+ * that writes when pause_pages pages (module parameter, 2048 by default;
+ * 64 in the closing rounds) are waiting to be rescanned waits for the
+ * next round.  So the count
  * depends on what the program writes while the collector marks, never on
  * how much there is to mark.  Here the program writes HOT_PAGES pages
  * during marking and nothing else: the main thread waits in
@@ -1379,6 +1380,120 @@ TEST_F_TIMEOUT(pause, flat_pause, 300)
 		SKIP(return, "64 MiB to 1 GiB passed; the 4 GiB step was skipped: %s", skip);
 	if (skip)
 		TH_LOG("the 4 GiB step was skipped: %s", skip);
+}
+
+/*
+ * The closing rounds.  Threads that allocate page-sized objects as fast
+ * as they can write a new page with every allocation, and while the
+ * collector marks, every one of those pages is one to rescan -- about as
+ * fast as the marker rescans them.  The final pause must still rescan
+ * only about GCHEAP_FINAL_PAGES (64) pages plus one per thread: in the
+ * closing rounds a thread that writes more new pages waits for the next
+ * round.  (If the threads could keep pause_pages pages waiting, as many
+ * would be left for the pause.)  The live heap is big enough, and the
+ * threads fast enough, that they fill pause_pages while it is marked; the
+ * test checks that they did.  Every object they keep is checked.
+ */
+#define AT_THREADS	4
+#define AT_RING		2048
+#define AT_SIZE		4096
+#define AT_FINAL	64
+#define AT_CYCLES	8
+
+struct at_worker {
+	int *stop;
+	uint64_t allocs;
+	long bad;
+};
+
+static void *at_fn(void *arg)
+{
+	struct at_worker *w = arg;
+	uint64_t **ring = gcheap_alloc(AT_RING * sizeof(*ring));
+	uint64_t i = 0, k;
+
+	if (!ring) {
+		w->bad = -1;
+		return NULL;
+	}
+	while (!__atomic_load_n(w->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t *o = ring[i % AT_RING];
+
+		if (o && (o[0] != canary(o, 0, 5) || o[AT_SIZE / 8 - 1] != canary(o, 1, 5))) {
+			w->bad = 1 + (long)(i % AT_RING);
+			break;
+		}
+		o = gcheap_alloc(AT_SIZE);
+		if (!o) {
+			w->bad = -2;
+			break;
+		}
+		o[0] = canary(o, 0, 5);
+		o[AT_SIZE / 8 - 1] = canary(o, 1, 5);
+		ring[i % AT_RING] = o;
+		__atomic_store_n(&w->allocs, ++i, __ATOMIC_RELEASE);
+	}
+	for (k = 0; !w->bad && k < AT_RING && k < i; k++) {
+		const uint64_t *o = ring[k];
+
+		if (gcheap_base(o) != o || o[0] != canary(o, 0, 5) ||
+		    o[AT_SIZE / 8 - 1] != canary(o, 1, 5))
+			w->bad = 1 + (long)k;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(pause, allocating_threads, 300)
+{
+	struct at_worker w[AT_THREADS];
+	pthread_t t[AT_THREADS];
+	long pause_pages = param_read("pause_pages");
+	uint64_t worst = 0, before, during = 0, a0, a1;
+	struct gcheap_stats st;
+	int i, c, stop = 0;
+
+	NEED_MODULE();
+	ASSERT_EQ(0, heap_init(1 * GiB, 0));
+	/* Marking 256 MiB of nodes and large objects takes a while. */
+	ASSERT_EQ(0, fp_grow(256 * MiB));
+	for (i = 0; i < AT_THREADS; i++) {
+		w[i] = (struct at_worker){ .stop = &stop };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, at_fn, &w[i]));
+	}
+	for (c = 0; c < AT_CYCLES; c++) {
+		STATS(st);
+		before = st.barrier_faults;
+		a0 = 0;
+		for (i = 0; i < AT_THREADS; i++)
+			a0 += __atomic_load_n(&w[i].allocs, __ATOMIC_ACQUIRE);
+		ASSERT_EQ(0, gcheap_collect());
+		STATS(st);
+		a1 = 0;
+		for (i = 0; i < AT_THREADS; i++)
+			a1 += __atomic_load_n(&w[i].allocs, __ATOMIC_ACQUIRE);
+		if (st.pause_pages_last > worst)
+			worst = st.pause_pages_last;
+		if (st.barrier_faults - before > during)
+			during = st.barrier_faults - before;
+		TH_LOG("collection %d: %llu allocations and %llu barrier faults meanwhile, final pause rescanned %llu pages in %.2f ms",
+		       c, (unsigned long long)(a1 - a0),
+		       (unsigned long long)(st.barrier_faults - before),
+		       (unsigned long long)st.pause_pages_last, st.last_pause_ns / 1e6);
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < AT_THREADS; i++) {
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		EXPECT_EQ(0, w[i].bad) TH_LOG("thread %d", i);
+	}
+	EXPECT_EQ((long)(256 * MiB / FP_LARGE * FP_NODES), fp_check());
+	EXPECT_EQ(0, st.stop_aborts);
+	EXPECT_EQ(0, st.checkmark_errors);
+	/* The threads did outrun the marker: some collection saw them
+	 * write more pages than a final pause may rescan.
+	 */
+	EXPECT_LT((uint64_t)(pause_pages > 0 ? pause_pages : AT_FINAL), during);
+	/* 64 pages, one per thread (the main thread too), the slack. */
+	EXPECT_GE((uint64_t)(AT_FINAL + AT_THREADS + 1 + PAUSE_SLACK), worst);
 }
 
 TEST_HARNESS_MAIN

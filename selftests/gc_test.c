@@ -1226,7 +1226,18 @@ TEST_F_TIMEOUT(gc, many_threads, GC_TIMEOUT)
 		}
 		if (n >= 12 && all)
 			break;
-		ASSERT_GT(end, now_ns()) TH_LOG("the workers make no progress");
+		if (now_ns() >= end) {
+			int least = w[0].rounds;
+
+			for (i = 1; i < NWORKERS; i++)
+				if (w[i].rounds < least)
+					least = w[i].rounds;
+			STATS(s1);
+			ASSERT_GT(end, now_ns())
+				TH_LOG("the workers make no progress: %d collections, the slowest worker did %d rounds, max pause %llu ns, %llu cycles",
+				       n, least, (unsigned long long)s1.max_pause_ns,
+				       (unsigned long long)(s1.gc_cycles - s0.gc_cycles));
+		}
 	}
 	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < NWORKERS; i++) {
