@@ -63,6 +63,8 @@
 /* Spans moved at once between mcentral or mheap and a CPU's spares. */
 #define GCHEAP_BATCH	4
 
+static void gcheap_flush_cpu(struct work_struct *work);
+
 int gcheap_pcp_init(struct gcheap_heap *heap)
 {
 	unsigned int sc;
@@ -88,6 +90,8 @@ int gcheap_pcp_init(struct gcheap_heap *heap)
 
 		spin_lock_init(&pcp->lock);
 		INIT_LIST_HEAD(&pcp->full);
+		INIT_WORK(&pcp->flush, gcheap_flush_cpu);
+		pcp->heap = heap;
 		for (sc = 0; sc < heap->nr_sc; sc++) {
 			pcp->cls[sc].slot = NULL;
 			INIT_LIST_HEAD(&pcp->cls[sc].spare);
@@ -624,9 +628,9 @@ static struct gcheap_span *gcheap_slot_take(struct gcheap_heap *heap, struct gch
  * the spans' objects the slots allocated become allocated in the module's
  * own record, and the spans go back to the lists.
  */
-static long gcheap_flush_cpu(void *arg)
+static void gcheap_flush_cpu(struct work_struct *work)
 {
-	struct gcheap_heap *heap = arg;
+	struct gcheap_heap *heap = container_of(work, struct gcheap_pcp, flush)->heap;
 	struct gcheap_span *span, *tmp;
 	struct gcheap_pcp *pcp;
 	LIST_HEAD(out);
@@ -647,7 +651,6 @@ static long gcheap_flush_cpu(void *arg)
 		list_del_init(&span->node);
 		gcheap_span_put(heap, span);
 	}
-	return 0;
 }
 
 /*
@@ -693,7 +696,10 @@ static bool gcheap_pcp_has_slots(struct gcheap_heap *heap, int cpu)
  *
  * Each CPU's slots are emptied by a work item on that CPU: that keeps the
  * rule that only code on CPU c writes slot c, and the work item preempts
- * whatever thread ran there, which aborts its restartable sequence.
+ * whatever thread ran there, which aborts its restartable sequence.  The
+ * items run on every CPU at once, from the high-priority workqueue: the
+ * world is stopped meanwhile, and an item queued behind other work, or
+ * at nice 0 behind a busy thread, once held a pause up for 7 ms.
  * Per-thread slots are not touched: only their thread may write them.
  *
  * Context: process context, no locks held.
@@ -707,10 +713,13 @@ void gcheap_cache_flush(struct gcheap_heap *heap)
 		if (!gcheap_pcp_has_slots(heap, cpu))
 			continue;
 		if (cpu_online(cpu))
-			work_on_cpu(cpu, gcheap_flush_cpu, heap);
+			queue_work_on(cpu, system_highpri_wq, &per_cpu_ptr(heap->pcp, cpu)->flush);
 		else
 			gcheap_flush_offline_cpu(heap, cpu);
 	}
+	/* A work item never queued, or done, is no wait. */
+	for_each_online_cpu(cpu)
+		flush_work(&per_cpu_ptr(heap->pcp, cpu)->flush);
 	cpus_read_unlock();
 }
 

@@ -197,11 +197,15 @@ struct gcheap_pcp_class {
  *	Taken with preemption disabled on the CPU itself to install spans
  *	(see cache.c), and from other CPUs only at teardown.
  * @full: spans (state FULL) that left this CPU's slots with no free object
+ * @flush: the work item that empties this CPU's slots on the CPU itself
+ * @heap: the heap, for @flush
  * @cls: per span class
  */
 struct gcheap_pcp {
 	spinlock_t lock;		/* everything here, this CPU's slots */
 	struct list_head full;
+	struct work_struct flush;
+	struct gcheap_heap *heap;
 	struct gcheap_pcp_class cls[];
 };
 
