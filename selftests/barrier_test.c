@@ -64,16 +64,6 @@
 
 /* --- canaries, patterns, time --- */
 
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 /* Word @i of the object at @o, generation @gen. */
 static inline uint64_t canary(const void *o, size_t i, unsigned int gen)
 {

@@ -61,15 +61,8 @@ struct obj {
 
 static inline uint64_t canary(const void *o, size_t i, unsigned int gen)
 {
-	uint64_t x = (uint64_t)(uintptr_t)o ^ ((uint64_t)i * 0x9e3779b97f4a7c15ull) ^
-		     ((uint64_t)gen << 52) ^ 0x2545f4914f6cdd1dull;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
+	return mix64((uint64_t)(uintptr_t)o ^ ((uint64_t)i * 0x9e3779b97f4a7c15ull) ^
+		     ((uint64_t)gen << 52) ^ 0x2545f4914f6cdd1dull);
 }
 
 static inline bool is_obj(const void *p)

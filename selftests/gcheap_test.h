@@ -53,6 +53,17 @@ static inline uint32_t rnd(uint32_t *seed)
 	return *seed = x;
 }
 
+/* A 64-bit finaliser (murmur3's): every input bit moves every output bit. */
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
 /* The module's page counter, waiting briefly for deferred teardown. */
 static inline long pages_settled(void)
 {
