@@ -901,6 +901,17 @@ static int gcheap_queue_park(struct gcheap_heap *heap, struct gcheap_mutator *m)
 	return 0;
 }
 
+/* Let the parked threads go on.  world_lock held. */
+static void gcheap_restart_world(struct gcheap_collector *gc)
+{
+	lockdep_assert_held(&gc->world_lock);
+	gc->stopping = false;
+	gc->run_seq = gc->stop_seq;
+	mutex_unlock(&gc->world_lock);
+	wake_up_all(&gc->done_wq);
+	sched_set_normal(current, 0);
+}
+
 /*
  * Ask every registered thread to park and wait until all have, or until
  * the stop timeout.  Return: 0 with the world stopped and world_lock held;
@@ -916,13 +927,18 @@ static int gcheap_stop_world(struct gcheap_heap *heap)
 	unsigned long idx;
 	int ret;
 
+	/*
+	 * Until the world restarts every registered thread waits for the
+	 * collector, so for that long it runs as a real-time thread: woken
+	 * when the last thread parks, it preempts whatever normal task runs
+	 * on its CPU, and none preempts it in the pause.  At nice 0, under
+	 * TCG, the wake-up alone once took 0.7 ms.
+	 */
+	sched_set_fifo_low(current);
 	mutex_lock(&gc->world_lock);
 	gc->stop_seq++;
 	gc->stopping = true;
 	gc->nr_parked = 0;
-	/* Threads waiting for the marker or the pacer go on, to park. */
-	wake_up_all(&heap->wp.assist_wq);
-	wake_up_all(&gc->done_wq);
 	xa_for_each(&gc->mutators, idx, m) {
 		if (m->in_collect) {
 			m->parked_seq = gc->stop_seq;
@@ -934,6 +950,13 @@ static int gcheap_stop_world(struct gcheap_heap *heap)
 			gcheap_mutator_put(m);
 		}
 	}
+	/*
+	 * Threads waiting for the marker or the pacer go on, to park -- woken
+	 * only now: one woken before its task work was queued could take
+	 * this CPU and run its program for a whole time slice meanwhile.
+	 */
+	wake_up_all(&heap->wp.assist_wq);
+	wake_up_all(&gc->done_wq);
 	for (;;) {
 		gcheap_reap(gc);
 		if (gc->nr_parked >= gc->nr_mutators)
@@ -948,20 +971,8 @@ static int gcheap_stop_world(struct gcheap_heap *heap)
 		if (ret && gc->nr_parked < gc->nr_mutators)
 			break;
 	}
-	gc->stopping = false;
-	gc->run_seq = gc->stop_seq;
-	mutex_unlock(&gc->world_lock);
-	wake_up_all(&gc->done_wq);
+	gcheap_restart_world(gc);
 	return ret;
-}
-
-static void gcheap_restart_world(struct gcheap_collector *gc)
-{
-	lockdep_assert_held(&gc->world_lock);
-	gc->stopping = false;
-	gc->run_seq = gc->stop_seq;
-	mutex_unlock(&gc->world_lock);
-	wake_up_all(&gc->done_wq);
 }
 
 /* --- the cycle --- */
