@@ -543,13 +543,42 @@ static void gcheap_cand_add(struct gcheap_heap *heap, unsigned long v)
 }
 
 /*
+ * Keep the words of user memory [@p, @p + @n) that point into the arena as
+ * candidates, until the candidate buffer is full.  The words are read in
+ * place, not copied to a buffer first: the pauses rescan every root range
+ * and stack, and copying them doubled what that cost.  Nothing is called
+ * while user access is open.  Return: the words read, or -EFAULT.
+ */
+static long gcheap_read_words(struct gcheap_collector *gc, const unsigned long __user *p,
+			      unsigned long n, unsigned long lo, unsigned long size)
+{
+	unsigned long k, v;
+
+	if (!user_access_begin(p, n * sizeof(*p)))
+		return -EFAULT;
+	for (k = 0; k < n && gc->nr_cand < GCHEAP_NR_CAND; k++) {
+		unsafe_get_user(v, p + k, fault);
+		if (v - lo < size)
+			gc->cand[gc->nr_cand++] = v;
+	}
+	user_access_end();
+	return k;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/*
  * Read user memory [start, start + len) of the heap's process (the
  * collector runs on its mm) a page at a time, keeping the words that point
- * into the arena as candidates.  Unreadable pages are skipped.
+ * into the arena as candidates.  The rest of a page that cannot be read is
+ * skipped.
  */
 static void gcheap_scan_user(struct gcheap_heap *heap, unsigned long start,
-			     unsigned long len, unsigned long *buf)
+			     unsigned long len)
 {
+	unsigned long lo = gcheap_arena_addr(heap, 0), size = heap->arena_pages << PAGE_SHIFT;
+	struct gcheap_collector *gc = &heap->gc;
 	unsigned long end;
 
 	if (!len || check_add_overflow(start, len, &end))
@@ -557,20 +586,26 @@ static void gcheap_scan_user(struct gcheap_heap *heap, unsigned long start,
 	start = ALIGN_DOWN(start, sizeof(long));
 	while (start < end) {
 		unsigned long n = min(end - start, PAGE_SIZE - offset_in_page(start));
-		unsigned long k;
+		const unsigned long __user *p = (const unsigned long __user *)start;
+		unsigned long words = DIV_ROUND_UP(n, sizeof(long));
+		long got;
 
-		n = round_up(n, sizeof(long));
-		if (!copy_from_user(buf, (const void __user *)start, n)) {
-			for (k = 0; k < n / sizeof(long); k++)
-				gcheap_cand_add(heap, buf[k]);
-		}
 		start += n;
+		while (words) {
+			got = gcheap_read_words(gc, p, words, lo, size);
+			if (got < 0)
+				break;
+			p += got;
+			words -= got;
+			if (gc->nr_cand == GCHEAP_NR_CAND)
+				gcheap_cand_flush(heap);
+		}
 		cond_resched();
 	}
 }
 
 /* The stopped threads' registers, stacks and extra ranges.  World stopped. */
-static void gcheap_scan_threads(struct gcheap_heap *heap, unsigned long *buf)
+static void gcheap_scan_threads(struct gcheap_heap *heap)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	struct gcheap_mutator *m;
@@ -587,19 +622,19 @@ static void gcheap_scan_threads(struct gcheap_heap *heap, unsigned long *buf)
 			gcheap_cand_add(heap, r[k]);
 		/* A stack pointer elsewhere (an alternate signal stack) scans none. */
 		if (sp >= m->stack_lo && sp < m->stack_hi)
-			gcheap_scan_user(heap, sp, m->stack_hi - sp, buf);
-		gcheap_scan_user(heap, m->extra, m->extra_len, buf);
+			gcheap_scan_user(heap, sp, m->stack_hi - sp);
+		gcheap_scan_user(heap, m->extra, m->extra_len);
 	}
 }
 
 /* The root ranges.  world_lock held. */
-static void gcheap_scan_ranges(struct gcheap_heap *heap, unsigned long *buf)
+static void gcheap_scan_ranges(struct gcheap_heap *heap)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	unsigned int i;
 
 	for (i = 0; i < gc->nr_roots; i++)
-		gcheap_scan_user(heap, gc->roots[i].start, gc->roots[i].len, buf);
+		gcheap_scan_user(heap, gc->roots[i].start, gc->roots[i].len);
 }
 
 /* Mark until nothing is grey.  mheap_lock not held. */
@@ -620,7 +655,7 @@ static void gcheap_finish_marking(struct gcheap_heap *heap)
  * Checkmark mode: everything reachable now, marked from scratch into
  * span->cmark, tracing through black objects too.  World stopped.
  */
-static void gcheap_checkmark_mark(struct gcheap_heap *heap, unsigned long *buf)
+static void gcheap_checkmark_mark(struct gcheap_heap *heap)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	/* The cycle's figure is the first marking's, not this one's. */
@@ -630,8 +665,8 @@ static void gcheap_checkmark_mark(struct gcheap_heap *heap, unsigned long *buf)
 	gc->tracing = true;
 	gc->overflow = false;
 	gc->nr_cand = 0;
-	gcheap_scan_threads(heap, buf);
-	gcheap_scan_ranges(heap, buf);
+	gcheap_scan_threads(heap);
+	gcheap_scan_ranges(heap);
 	gcheap_finish_marking(heap);
 	gc->checking = false;
 	gc->marked = marked;
@@ -1031,7 +1066,7 @@ static void gcheap_note_pause(struct gcheap_collector *gc, u64 ns)
  * the threads' registers, stacks and extra ranges point to.  Nothing is
  * traced yet: the world restarts at once.  World stopped.
  */
-static void gcheap_mark_start(struct gcheap_heap *heap, unsigned long *buf)
+static void gcheap_mark_start(struct gcheap_heap *heap)
 {
 	struct gcheap_collector *gc = &heap->gc;
 
@@ -1044,7 +1079,7 @@ static void gcheap_mark_start(struct gcheap_heap *heap, unsigned long *buf)
 	gc->overflow = false;
 	gc->nr_cand = 0;
 	gc->tracing = false;
-	gcheap_scan_threads(heap, buf);
+	gcheap_scan_threads(heap);
 	gcheap_cand_flush(heap);
 	gc->tracing = true;
 }
@@ -1054,7 +1089,7 @@ static void gcheap_mark_start(struct gcheap_heap *heap, unsigned long *buf)
  * rounds over the pages written meanwhile while each round finds fewer of
  * them.  World running; no locks held.
  */
-static void gcheap_mark_concurrent(struct gcheap_heap *heap, unsigned long *buf)
+static void gcheap_mark_concurrent(struct gcheap_heap *heap)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	unsigned long prev = ULONG_MAX, n;
@@ -1066,7 +1101,7 @@ static void gcheap_mark_concurrent(struct gcheap_heap *heap, unsigned long *buf)
 	 */
 	mutex_lock(&gc->world_lock);
 	gc->tracing = false;
-	gcheap_scan_ranges(heap, buf);
+	gcheap_scan_ranges(heap);
 	gcheap_cand_flush(heap);
 	gc->tracing = true;
 	mutex_unlock(&gc->world_lock);
@@ -1099,7 +1134,7 @@ static void gcheap_mark_concurrent(struct gcheap_heap *heap, unsigned long *buf)
  * the heap for a fork, and hand every span on the lists to the sweeper.
  * World stopped.  Return: the errors checkmark mode found.
  */
-static u64 gcheap_mark_end(struct gcheap_heap *heap, unsigned long *buf)
+static u64 gcheap_mark_end(struct gcheap_heap *heap)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	LIST_HEAD(todo);
@@ -1107,8 +1142,8 @@ static u64 gcheap_mark_end(struct gcheap_heap *heap, unsigned long *buf)
 
 	gcheap_cache_flush(heap);
 	gc->final = true;
-	gcheap_scan_threads(heap, buf);
-	gcheap_scan_ranges(heap, buf);
+	gcheap_scan_threads(heap);
+	gcheap_scan_ranges(heap);
 	gcheap_cand_flush(heap);
 	mutex_lock(&heap->mheap_lock);
 	gc->hot = NULL;
@@ -1117,7 +1152,7 @@ static u64 gcheap_mark_end(struct gcheap_heap *heap, unsigned long *buf)
 	mutex_unlock(&heap->mheap_lock);
 	gcheap_finish_marking(heap);
 	if (gc->checkmark || READ_ONCE(gcheap_checkmark)) {
-		gcheap_checkmark_mark(heap, buf);
+		gcheap_checkmark_mark(heap);
 		errors = gcheap_checkmark_compare(heap);
 	}
 	gc->final = false;
@@ -1135,7 +1170,7 @@ static u64 gcheap_mark_end(struct gcheap_heap *heap, unsigned long *buf)
 	return errors;
 }
 
-static void gcheap_cycle(struct gcheap_heap *heap, unsigned long *buf)
+static void gcheap_cycle(struct gcheap_heap *heap)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	struct mm_struct *mm = READ_ONCE(heap->mm);
@@ -1164,11 +1199,11 @@ static void gcheap_cycle(struct gcheap_heap *heap, unsigned long *buf)
 		aborted = true;
 		goto out_mm;
 	}
-	gcheap_mark_start(heap, buf);
+	gcheap_mark_start(heap);
 	gcheap_restart_world(gc);
 	p1 = ktime_get_ns() - p1;
 
-	gcheap_mark_concurrent(heap, buf);
+	gcheap_mark_concurrent(heap);
 
 	p2 = ktime_get_ns();
 	if (gcheap_stop_world(heap)) {
@@ -1178,7 +1213,7 @@ static void gcheap_cycle(struct gcheap_heap *heap, unsigned long *buf)
 		aborted = true;
 		goto out_mm;
 	}
-	errors = gcheap_mark_end(heap, buf);
+	errors = gcheap_mark_end(heap);
 	marked = gc->marked + atomic64_read(&gc->black_bytes);
 	gcheap_restart_world(gc);
 	p2 = ktime_get_ns() - p2;
@@ -1242,7 +1277,7 @@ static int gcheap_gc_main(void *arg)
 		wait_event_idle(gc->wake, kthread_should_stop() || gcheap_gc_pending(gc));
 		if (kthread_should_stop())
 			break;
-		gcheap_cycle(heap, gc->buf);
+		gcheap_cycle(heap);
 	}
 	/* Nobody waits for a cycle that will never run. */
 	spin_lock(&gc->lock);
@@ -1600,8 +1635,7 @@ int gcheap_gc_init(struct gcheap_heap *heap, const struct gcheap_heap_create *hc
 	gc->grey_cap = clamp_t(unsigned long, READ_ONCE(gcheap_mark_stack), 16, 1 << 24);
 	gc->grey = kvmalloc_array(gc->grey_cap, sizeof(*gc->grey), GFP_KERNEL_ACCOUNT);
 	gc->cand = kvmalloc_array(GCHEAP_NR_CAND, sizeof(*gc->cand), GFP_KERNEL_ACCOUNT);
-	gc->buf = kmalloc(PAGE_SIZE, GFP_KERNEL_ACCOUNT);
-	if (!gc->grey || !gc->cand || !gc->buf)
+	if (!gc->grey || !gc->cand)
 		return -ENOMEM;
 	return 0;
 }
@@ -1646,7 +1680,6 @@ void gcheap_gc_destroy(struct gcheap_heap *heap)
 	kfree(gc->roots);
 	kvfree(gc->grey);
 	kvfree(gc->cand);
-	kfree(gc->buf);
 	mutex_destroy(&gc->snap_lock);
 	mutex_destroy(&gc->world_lock);
 }

@@ -297,7 +297,6 @@ struct gcheap_grey {
  * @hot_pidx: see above
  * @cand: candidate pointers read from user memory, @nr_cand of them
  * @nr_cand: see above
- * @buf: a page the collector reads user memory into
  * @snap_lock: one fork snapshot at a time
  * @snap_dst: the heap the next stopped cycle copies this one into, or NULL
  *	(world_lock)
@@ -367,7 +366,6 @@ struct gcheap_collector {
 	unsigned long hot_pidx;
 	unsigned long *cand;
 	unsigned int nr_cand;
-	unsigned long *buf;
 	struct mutex snap_lock;		/* one snapshot at a time */
 	struct gcheap_heap *snap_dst;
 	int snap_ret;
