@@ -33,6 +33,13 @@
  *     sees the generation changed and retries; it never combines the old
  *     span's base with the new span's bits.
  *
+ * Settling.  In both of a cycle's pauses the collector reads every CPU
+ * slot's free bits, from whatever CPU it runs on, and settles the objects
+ * the slot allocated into its span's record (gcheap_cache_settle()); the
+ * span stays in the slot.  It writes nothing there, so rule 1 stands, and
+ * a commit that lands after the read leaves its object handed out, which
+ * the collector treats as allocated and never frees.
+ *
  * Per-thread slots (where rseq is not available) live in the thread's own
  * memory; the module reads and writes them with copy_from_user/
  * copy_to_user in the owning thread's ioctl, so no other synchronisation
@@ -51,10 +58,8 @@
  * span->freed and becomes free when the span leaves the slot.  A full span
  * that gets a free object moves to its CPU's spare list.
  */
-#include <linux/cpu.h>
 #include <linux/mm.h>
 #include <linux/percpu.h>
-#include <linux/workqueue.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -62,8 +67,6 @@
 
 /* Spans moved at once between mcentral or mheap and a CPU's spares. */
 #define GCHEAP_BATCH	4
-
-static void gcheap_flush_cpu(struct work_struct *work);
 
 int gcheap_pcp_init(struct gcheap_heap *heap)
 {
@@ -90,8 +93,6 @@ int gcheap_pcp_init(struct gcheap_heap *heap)
 
 		spin_lock_init(&pcp->lock);
 		INIT_LIST_HEAD(&pcp->full);
-		INIT_WORK(&pcp->flush, gcheap_flush_cpu);
-		pcp->heap = heap;
 		for (sc = 0; sc < heap->nr_sc; sc++) {
 			pcp->cls[sc].slot = NULL;
 			INIT_LIST_HEAD(&pcp->cls[sc].spare);
@@ -177,15 +178,18 @@ static void gcheap_slot_snapshot(const struct gcheap_slot *slot, u64 *snap)
 }
 
 /*
- * A span left its slot: the objects handed out whose bits the slot cleared
- * are allocated now, except those freed explicitly meanwhile.  With @black
- * (a CPU slot, while the collector marks) they are allocated black: every
- * object a CPU slot hands out while marking runs was allocated after the
- * first stop, so the program wrote it only after its page was protected.
- * A thread's slot may have kept objects from before: those are traced.
+ * Settle what a slot allocated from @span (@snap: the slot's free bits): the
+ * objects handed out whose bits the slot cleared are allocated now, except
+ * those freed explicitly meanwhile.  With @keep the span stays in the slot,
+ * and the objects still free there stay handed out; otherwise the span
+ * left it.  With @black (a CPU slot, while the collector marks) they are
+ * allocated black: a CPU slot was settled in the first pause, so what it
+ * allocated since was allocated while marking ran, and the program wrote
+ * it only after its page was protected.  A thread's slot may have kept
+ * objects from before: those are traced.
  */
-static void gcheap_span_merge(struct gcheap_heap *heap, struct gcheap_span *span,
-			      const u64 *snap, bool black)
+static void gcheap_span_settle(struct gcheap_heap *heap, struct gcheap_span *span,
+			       const u64 *snap, bool black, bool keep)
 {
 	unsigned int w, n = 0, handed = 0, nblack = 0;
 	s64 delta;
@@ -202,8 +206,9 @@ static void gcheap_span_merge(struct gcheap_heap *heap, struct gcheap_span *span
 			nblack += hweight64(new);
 		}
 		handed += hweight64(span->handed[w]);
-		span->handed[w] = 0;
-		span->freed[w] = 0;
+		span->handed[w] = keep ? span->handed[w] & snap[w] : 0;
+		span->freed[w] &= span->handed[w];
+		handed -= hweight64(span->handed[w]);
 		n += hweight64(span->alloc[w]);
 	}
 	delta = (s64)n - span->nalloc;
@@ -213,6 +218,13 @@ static void gcheap_span_merge(struct gcheap_heap *heap, struct gcheap_span *span
 	atomic64_sub((u64)handed * span->elem_size, &heap->handed_bytes);
 	if (nblack)
 		atomic64_add((u64)nblack * span->elem_size, &heap->gc.black_bytes);
+}
+
+/* @span left its slot: settle it. */
+static void gcheap_span_merge(struct gcheap_heap *heap, struct gcheap_span *span,
+			      const u64 *snap, bool black)
+{
+	gcheap_span_settle(heap, span, snap, black, false);
 }
 
 /* Objects a CPU slot hands out now are allocated black. */
@@ -601,126 +613,68 @@ out:
 	return ret;
 }
 
-/*
- * Empty slot (@cpu, @sc) of @pcp (locked): its span, with the objects the
- * slot allocated merged into its record, in state TRANSIT; or NULL.
- */
-static struct gcheap_span *gcheap_slot_take(struct gcheap_heap *heap, struct gcheap_pcp *pcp,
-					    int cpu, unsigned int sc)
-{
-	struct gcheap_span *span = pcp->cls[sc].slot;
-	u64 snap[GCHEAP_SLOT_WORDS];
-	struct gcheap_slot *slot;
-
-	if (!span)
-		return NULL;
-	slot = gcheap_cpu_slot(heap, cpu, sc);
-	gcheap_slot_snapshot(slot, snap);
-	gcheap_slot_clear(slot);
-	pcp->cls[sc].slot = NULL;
-	span->state = GCHEAP_SPAN_TRANSIT;
-	gcheap_span_merge(heap, span, snap, gcheap_alloc_black(heap));
-	return span;
-}
-
-/*
- * Empty every slot of this CPU (run on the CPU itself, as an install is):
- * the spans' objects the slots allocated become allocated in the module's
- * own record, and the spans go back to the lists.
- */
-static void gcheap_flush_cpu(struct work_struct *work)
-{
-	struct gcheap_heap *heap = container_of(work, struct gcheap_pcp, flush)->heap;
-	struct gcheap_span *span, *tmp;
-	struct gcheap_pcp *pcp;
-	LIST_HEAD(out);
-	unsigned int sc;
-	int cpu;
-
-	pcp = get_cpu_ptr(heap->pcp);
-	cpu = smp_processor_id();
-	spin_lock(&pcp->lock);
-	for (sc = 0; sc < heap->nr_sc; sc++) {
-		span = gcheap_slot_take(heap, pcp, cpu, sc);
-		if (span)
-			list_add(&span->node, &out);
-	}
-	spin_unlock(&pcp->lock);
-	put_cpu_ptr(heap->pcp);
-	list_for_each_entry_safe(span, tmp, &out, node) {
-		list_del_init(&span->node);
-		gcheap_span_put(heap, span);
-	}
-}
-
-/*
- * A CPU that is not online runs no thread: its slots are flushed from here,
- * under the CPU hotplug lock that keeps it offline.
- */
-static void gcheap_flush_offline_cpu(struct gcheap_heap *heap, int cpu)
-{
-	struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
-	struct gcheap_span *span;
-	unsigned int sc;
-
-	for (sc = 0; sc < heap->nr_sc; sc++) {
-		spin_lock(&pcp->lock);
-		span = gcheap_slot_take(heap, pcp, cpu, sc);
-		spin_unlock(&pcp->lock);
-		if (span)
-			gcheap_span_put(heap, span);
-	}
-}
-
-/*
- * Whether @cpu's slots hold any span: a CPU the program has not allocated
- * on since the last flush needs no work item.  Nothing installs a span
- * there meanwhile: the registered threads are stopped.
- */
-static bool gcheap_pcp_has_slots(struct gcheap_heap *heap, int cpu)
-{
-	struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
-	unsigned int sc;
-	bool ret = false;
-
-	spin_lock(&pcp->lock);
-	for (sc = 0; sc < heap->nr_sc && !ret; sc++)
-		ret = pcp->cls[sc].slot;
-	spin_unlock(&pcp->lock);
-	return ret;
-}
-
 /**
- * gcheap_cache_flush() - empty every CPU's slots
+ * gcheap_cache_settle() - settle what every CPU's slots allocated
  * @heap: the heap, with its registered threads stopped
  *
- * Each CPU's slots are emptied by a work item on that CPU: that keeps the
- * rule that only code on CPU c writes slot c, and the work item preempts
- * whatever thread ran there, which aborts its restartable sequence.  The
- * items run on every CPU at once, from the high-priority workqueue: the
- * world is stopped meanwhile, and an item queued behind other work, or
- * at nice 0 behind a busy thread, once held a pause up for 7 ms.
- * Per-thread slots are not touched: only their thread may write them.
+ * Reads each CPU slot's free bits and settles them into its span's record
+ * (allocated black while the collector marks), leaving the span in the
+ * slot.  Nothing is written to a slot, so nothing has to run on the slot's
+ * CPU: the fast path's rule that only code on CPU c writes slot c stands.
+ * A commit that lands after its word was read -- a thread that was in the
+ * middle of an allocation when it stopped, resuming -- leaves its object
+ * handed out; it is settled when the span leaves the slot or in the next
+ * pause, and counts as allocated meanwhile.  That makes it an object
+ * allocated after this pause, which is what it is to the collector.
+ * Per-thread slots are not read: only their thread may.
  *
  * Context: process context, no locks held.
  */
-void gcheap_cache_flush(struct gcheap_heap *heap)
+void gcheap_cache_settle(struct gcheap_heap *heap)
+{
+	bool black = gcheap_alloc_black(heap);
+	u64 snap[GCHEAP_SLOT_WORDS];
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
+		unsigned int sc;
+
+		spin_lock(&pcp->lock);
+		for (sc = 0; sc < heap->nr_sc; sc++) {
+			struct gcheap_span *span = pcp->cls[sc].slot;
+
+			if (!span)
+				continue;
+			gcheap_slot_snapshot(gcheap_cpu_slot(heap, cpu, sc), snap);
+			gcheap_span_settle(heap, span, snap, black, true);
+		}
+		spin_unlock(&pcp->lock);
+	}
+}
+
+/**
+ * gcheap_cache_sweep_slots() - sweep the spans in CPU slots where they are
+ * @heap: the heap, in its SWEEP phase
+ *
+ * Context: process context, no locks held.
+ */
+void gcheap_cache_sweep_slots(struct gcheap_heap *heap)
 {
 	int cpu;
 
-	cpus_read_lock();
 	for_each_possible_cpu(cpu) {
-		if (!gcheap_pcp_has_slots(heap, cpu))
-			continue;
-		if (cpu_online(cpu))
-			queue_work_on(cpu, system_highpri_wq, &per_cpu_ptr(heap->pcp, cpu)->flush);
-		else
-			gcheap_flush_offline_cpu(heap, cpu);
+		struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
+		unsigned int sc;
+
+		spin_lock(&pcp->lock);
+		for (sc = 0; sc < heap->nr_sc; sc++) {
+			if (pcp->cls[sc].slot)
+				gcheap_sweep_span(heap, pcp->cls[sc].slot);
+		}
+		spin_unlock(&pcp->lock);
+		cond_resched();
 	}
-	/* A work item never queued, or done, is no wait. */
-	for_each_online_cpu(cpu)
-		flush_work(&per_cpu_ptr(heap->pcp, cpu)->flush);
-	cpus_read_unlock();
 }
 
 /* Take every span off @list into @todo, in state TRANSIT. */

@@ -12,8 +12,8 @@
  *  1. with the world running, clears the marks and starts a barrier epoch:
  *     every page written since the last cycle is write-protected again,
  *     so from here on every write to the heap is recorded;
- *  2. stops the world (see "Stopping" below) -- the first pause: empties
- *     every CPU's slots (cache.c: gcheap_cache_flush()), so the module's
+ *  2. stops the world (see "Stopping" below) -- the first pause: settles
+ *     every CPU's slots (cache.c: gcheap_cache_settle()), so the module's
  *     own record says which objects are allocated; enters the MARK phase;
  *     and greys what each parked thread's user registers, stack (from its
  *     stack pointer, less the 128-byte red zone, to the top it registered)
@@ -28,8 +28,8 @@
  *     collector's recovery).  mheap_lock is dropped every 64 objects;
  *  4. re-marks concurrently while the pages written meanwhile get fewer:
  *     a barrier round re-protects them, then they are rescanned;
- *  5. stops the world again -- the final pause: empties the CPU slots
- *     again (what they handed out since the first pause is allocated
+ *  5. stops the world again -- the final pause: settles the CPU slots
+ *     again (what they allocated since the first pause is allocated
  *     black), rescans the roots and the pages written since the last
  *     round, traces until nothing is grey (the stack grows here instead
  *     of overflowing), checks the marking in checkmark mode, copies the
@@ -38,18 +38,21 @@
  *  6. sweeps concurrently: frees and zeroes every allocated object neither
  *     marked nor black, and routes each span back by its count (empty to
  *     mheap, partial to mcentral, full to a full list); refills that find
- *     mcentral empty sweep spans themselves; then sets the next goal and
- *     lets the scavenger return free pages.
+ *     mcentral empty sweep spans themselves; spans in slots are swept
+ *     where they are; then sets the next goal and lets the scavenger
+ *     return free pages.
  *
- * Allocate-black.  Every CPU slot was emptied in the first pause, so what
- * a CPU slot hands out before the final one was allocated while marking
- * ran: when its span leaves the slot those objects are set in span->black
- * as well as span->alloc, under the span lock -- the fast path does
- * nothing more than before.  A black object counts as marked and is not
- * scanned: the program wrote it only after its pages were protected, so
- * every pointer in it is on a dirty page, and a rescan scans marked, black
- * and handed objects.  A thread's slot may hold objects from before the
- * first pause: those are traced, not made black.
+ * Allocate-black.  Every CPU slot was settled in the first pause: the
+ * objects its span has handed out since are the ones the slot allocated
+ * while marking ran.  When the span leaves the slot, or in the final
+ * pause, those objects are set in span->black as well as span->alloc,
+ * under the span lock -- the fast path does nothing more than before.  A
+ * black object counts as marked and is not scanned: the program wrote it
+ * only after its pages were protected, so every pointer in it is on a
+ * dirty page, and a rescan scans marked, black and handed objects.  A
+ * thread's slot may hold objects from before the first pause: those are
+ * traced, not made black.  Neither pause takes a span out of its slot, so
+ * neither has to run anything on the slots' CPUs.
  *
  * Pacing the concurrent phase.  When the current epoch reaches its limit,
  * threads that fault on a clean page or ask for a span wait until the
@@ -61,11 +64,11 @@
  * plus one per thread.
  *
  * Which objects count as allocated.  An object is allocated when its bit
- * is set in the span's alloc bitmap, or when it was handed to a slot that
- * the module cannot empty (a thread's own slot: only its thread may write
- * it).  Marking treats both as objects; sweeping frees only the first kind
- * and leaves objects a thread's slot holds to be settled when the span
- * comes back from the slot (and swept by the next cycle).
+ * is set in the span's alloc bitmap, or when it was handed to a slot and
+ * not settled yet (the slot may have allocated it since it was last read).
+ * Marking treats both as objects; sweeping frees only the first kind and
+ * leaves handed objects to be settled when the span comes back from the
+ * slot or in the next pause (and swept by the next cycle).
  *
  * Stopping.  A thread is stopped by a task work queued with TWA_SIGNAL:
  * like a signal, it interrupts the thread wherever it is (an IPI if it runs
@@ -80,12 +83,10 @@
  * EINTR under any handler, SA_RESTART or not.  (Calls that fail with EINTR
  * on any pending signal -- epoll_wait(), sigtimedwait(), semop(), socket
  * calls with a timeout -- still may, as they would under SA_RESTART.)
- * Sleeping in the task work also preempts the thread, so a restartable
- * sequence it was in is aborted.  A queued work
- * holds a reference on the mutator record and on the heap's file, so the
- * work can run after its thread unregistered or the heap was closed (the
- * reference is dropped with fput(), whose release runs later, outside the
- * module's code).
+ * A queued work holds a reference on the mutator record and on the
+ * heap's file, so the work can run after its thread unregistered or the
+ * heap was closed (the reference is dropped with fput(), whose release
+ * runs later, outside the module's code).
  *
  * Why nothing reachable is freed: Documentation/collector.rst argues it,
  * point by point.  In short: both pauses see every registered thread parked
@@ -854,6 +855,7 @@ static void gcheap_sweep(struct gcheap_heap *heap)
 		cond_resched();
 	}
 
+	gcheap_cache_sweep_slots(heap);
 	spin_lock(&heap->thread_lock);
 	list_for_each_entry(span, &heap->thread_spans, node)
 		gcheap_sweep_span(heap, span);
@@ -1061,7 +1063,7 @@ static void gcheap_note_pause(struct gcheap_collector *gc, u64 ns)
 }
 
 /*
- * The first stop: empty the CPU slots (objects allocated from them until
+ * The first stop: settle the CPU slots (objects allocated from them until
  * now are traced, not allocated black), enter the MARK phase and grey what
  * the threads' registers, stacks and extra ranges point to.  Nothing is
  * traced yet: the world restarts at once.  World stopped.
@@ -1070,7 +1072,7 @@ static void gcheap_mark_start(struct gcheap_heap *heap)
 {
 	struct gcheap_collector *gc = &heap->gc;
 
-	gcheap_cache_flush(heap);
+	gcheap_cache_settle(heap);
 	atomic64_set(&gc->black_bytes, 0);
 	WRITE_ONCE(heap->wp.limit, READ_ONCE(gcheap_pause_pages));
 	WRITE_ONCE(gc->phase, GCHEAP_GC_MARK);
@@ -1128,7 +1130,7 @@ static void gcheap_mark_concurrent(struct gcheap_heap *heap)
 }
 
 /*
- * The final stop: empty the CPU slots again (what they handed out since
+ * The final stop: settle the CPU slots again (what they handed out since
  * the first stop is allocated black), rescan the roots and the pages
  * written since the last round, and finish marking.  Then check it, copy
  * the heap for a fork, and hand every span on the lists to the sweeper.
@@ -1140,7 +1142,7 @@ static u64 gcheap_mark_end(struct gcheap_heap *heap)
 	LIST_HEAD(todo);
 	u64 errors = 0;
 
-	gcheap_cache_flush(heap);
+	gcheap_cache_settle(heap);
 	gc->final = true;
 	gcheap_scan_threads(heap);
 	gcheap_scan_ranges(heap);

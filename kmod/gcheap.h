@@ -134,8 +134,9 @@ enum gcheap_span_state {
  * @owner_cpu: the CPU whose pcp lists or slot hold the span
  * @alloc: a bit per allocated object, the module's own record
  * @handed: while the span is in a slot, the objects that were free when it
- *	was installed; the slot's free[] bits decide their fate, read back
- *	when the span leaves the slot.  Zero otherwise.
+ *	was installed, or when the collector last settled the slot; the
+ *	slot's free[] bits decide their fate, read back in each pause
+ *	(CPU slots) and when the span leaves the slot.  Zero otherwise.
  * @freed: objects of @handed explicitly freed while the span was in a slot
  * @mark: a bit per object reached in the current collection; cleared at
  *	the start of each collection, written by the collector alone
@@ -195,17 +196,15 @@ struct gcheap_pcp_class {
  * struct gcheap_pcp - a heap's state on one CPU
  * @lock: protects everything here and the CPU's slots in the cache area.
  *	Taken with preemption disabled on the CPU itself to install spans
- *	(see cache.c), and from other CPUs only at teardown.
+ *	(see cache.c); from other CPUs by the collector, which only reads the
+ *	slots (settling them in a pause, sweeping their spans in place), and
+ *	at teardown.
  * @full: spans (state FULL) that left this CPU's slots with no free object
- * @flush: the work item that empties this CPU's slots on the CPU itself
- * @heap: the heap, for @flush
  * @cls: per span class
  */
 struct gcheap_pcp {
 	spinlock_t lock;		/* everything here, this CPU's slots */
 	struct list_head full;
-	struct work_struct flush;
-	struct gcheap_heap *heap;
 	struct gcheap_pcp_class cls[];
 };
 
@@ -544,7 +543,8 @@ int gcheap_span_copy_all(struct gcheap_heap *dst, struct gcheap_heap *src);
 int gcheap_pcp_init(struct gcheap_heap *heap);
 void gcheap_cache_teardown(struct gcheap_heap *heap);
 int gcheap_cache_op(struct gcheap_heap *heap, struct gcheap_cache_op *op);
-void gcheap_cache_flush(struct gcheap_heap *heap);
+void gcheap_cache_settle(struct gcheap_heap *heap);
+void gcheap_cache_sweep_slots(struct gcheap_heap *heap);
 void gcheap_cache_gather(struct gcheap_heap *heap, struct list_head *todo);
 void gcheap_span_put(struct gcheap_heap *heap, struct gcheap_span *span);
 

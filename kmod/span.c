@@ -461,13 +461,15 @@ fail:
 /**
  * gcheap_span_copy_all() - copy every allocated object of @src into @dst
  * @dst: a new heap of @src's layout that nothing else uses yet
- * @src: the heap, with its world stopped and its CPU slots emptied
+ * @src: the heap, with its world stopped and its CPU slots settled
  *
  * Spans are copied page for page to the same places, so every pointer
  * into @src's arena is the same pointer into @dst's once it is mapped at
- * the same address.  Objects a thread's slot holds count as allocated
- * (whether that thread allocated them is in its own memory); spans with
- * nothing allocated, free pages and the slots are not copied.
+ * the same address.  Objects handed to a slot and not settled count as
+ * allocated (whether a thread's slot allocated them is in its own memory;
+ * those a CPU slot still had free are garbage to the child, which its
+ * first cycle frees); spans with nothing allocated, free pages and the
+ * slots are not copied.
  *
  * Return: 0 or -ENOMEM (@dst then holds part of the copy; drop it).
  */
