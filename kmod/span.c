@@ -363,17 +363,26 @@ unsigned long gcheap_scavenge(struct gcheap_heap *heap)
 void gcheap_span_teardown(struct gcheap_heap *heap)
 {
 	struct gcheap_span *span;
+	unsigned long idx, n = 0;
 	struct page *page;
-	unsigned long idx;
 
-	/* Each span appears once per page: free it at its last one. */
+	/*
+	 * Each span appears once per page: free it at its last one.  A 4 GiB
+	 * heap is a million entries of each kind, which took the debug
+	 * kernel half a minute: let others run meanwhile.
+	 */
 	xa_for_each(&heap->spans, idx, span) {
 		if (idx == span->start + span->npages - 1)
 			kmem_cache_free(gcheap_span_cache, span);
+		if (!(++n % 1024))
+			cond_resched();
 	}
 	xa_destroy(&heap->spans);
-	xa_for_each(&heap->pages, idx, page)
+	xa_for_each(&heap->pages, idx, page) {
 		gcheap_page_free(heap, page);
+		if (!(++n % 1024))
+			cond_resched();
+	}
 	xa_destroy(&heap->pages);
 }
 
