@@ -443,6 +443,7 @@ static void gcheap_rescan_page(struct gcheap_heap *heap, unsigned long idx)
 	unsigned long poff = idx << PAGE_SHIFT, pend = poff + PAGE_SIZE, base, i, first;
 	struct gcheap_span *span = xa_load(&heap->spans, idx);
 	unsigned long run = 0, run_end = 0;
+	bool in_run = false;
 
 	if (!span || (span->sc & 1))
 		return;
@@ -461,16 +462,20 @@ static void gcheap_rescan_page(struct gcheap_heap *heap, unsigned long idx)
 		 * Objects that survive side by side are scanned as one run:
 		 * a page the program allocated into during marking is mostly
 		 * black objects, and a call per object cost more than the
-		 * words.
+		 * words.  (An object at arena offset 0 starts a run too: with
+		 * run_end 0 standing for "no run", the first span's pages were
+		 * rescanned from the arena's start to their end, 65 pages for
+		 * the last page of barrier_test's hot object.)
 		 */
-		if (obj != run_end) {
-			if (run_end)
+		if (!in_run || obj != run_end) {
+			if (in_run)
 				gcheap_scan_object(heap, run, run_end - run);
 			run = max(obj, poff);
+			in_run = true;
 		}
 		run_end = min(obj + span->elem_size, pend);
 	}
-	if (run_end)
+	if (in_run)
 		gcheap_scan_object(heap, run, run_end - run);
 }
 
