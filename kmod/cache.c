@@ -312,8 +312,11 @@ static struct gcheap_span *gcheap_acquire(struct gcheap_heap *heap, unsigned int
 	}
 	spin_unlock(&pcp->lock);
 	put_cpu_ptr(heap->pcp);
-	if (span)
+	if (span) {
+		/* It may have waited there since the final pause, unswept. */
+		gcheap_sweep_span(heap, span);
 		return span;
+	}
 
 	spin_lock(&c->lock);
 	while (n < GCHEAP_BATCH && !list_empty(&c->partial)) {
@@ -357,6 +360,8 @@ static struct gcheap_span *gcheap_acquire(struct gcheap_heap *heap, unsigned int
 		if (!n)
 			return NULL;
 	}
+	for (i = 0; i < n; i++)
+		gcheap_sweep_span(heap, got[i]);
 	for (i = 1; i < n; i++)
 		gcheap_pcp_put(heap, got[i], false);
 	return got[0];
@@ -677,44 +682,51 @@ void gcheap_cache_sweep_slots(struct gcheap_heap *heap)
 	}
 }
 
-/* Take every span off @list into @todo, in state TRANSIT. */
-static void gcheap_take_all(struct list_head *list, struct list_head *todo)
-{
-	struct gcheap_span *span;
-
-	list_for_each_entry(span, list, node)
-		span->state = GCHEAP_SPAN_TRANSIT;
-	list_splice_tail_init(list, todo);
-}
-
 /**
  * gcheap_cache_gather() - take every span no slot holds off the lists
- * @heap: the heap
+ * @heap: the heap, in its SWEEP phase
  * @todo: where they go, in state TRANSIT; gcheap_span_put() routes each
  *	back by its count
  *
  * Spans in slots, in threads' slots, large objects and spans some
- * operation holds in TRANSIT stay where they are.
+ * operation holds in TRANSIT stay where they are.  It runs with the world
+ * going, after the final pause, so that the pause does not grow with the
+ * number of spans: each list is spliced off whole under its lock, and the
+ * spans are marked TRANSIT afterwards.  Until then they carry the state of
+ * the list they were on; mheap_lock keeps away gcheap_unfull(), the one
+ * operation that finds a listed span by its state.  A refill that takes a
+ * span off a list before this sweeps it first (gcheap_acquire()).
+ *
+ * Context: process context, no locks held.
  */
 void gcheap_cache_gather(struct gcheap_heap *heap, struct list_head *todo)
 {
+	struct gcheap_span *span;
+	unsigned long n = 0;
 	unsigned int sc;
 	int cpu;
 
+	mutex_lock(&heap->mheap_lock);
 	for_each_possible_cpu(cpu) {
 		struct gcheap_pcp *pcp = per_cpu_ptr(heap->pcp, cpu);
 
 		spin_lock(&pcp->lock);
 		for (sc = 0; sc < heap->nr_sc; sc++)
-			gcheap_take_all(&pcp->cls[sc].spare, todo);
-		gcheap_take_all(&pcp->full, todo);
+			list_splice_tail_init(&pcp->cls[sc].spare, todo);
+		list_splice_tail_init(&pcp->full, todo);
 		spin_unlock(&pcp->lock);
 	}
 	for (sc = 0; sc < heap->nr_sc; sc++) {
 		spin_lock(&heap->central[sc].lock);
-		gcheap_take_all(&heap->central[sc].partial, todo);
+		list_splice_tail_init(&heap->central[sc].partial, todo);
 		spin_unlock(&heap->central[sc].lock);
 	}
+	list_for_each_entry(span, todo, node) {
+		span->state = GCHEAP_SPAN_TRANSIT;
+		if (!(++n % 1024))
+			cond_resched();
+	}
+	mutex_unlock(&heap->mheap_lock);
 }
 
 /**
