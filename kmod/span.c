@@ -44,6 +44,13 @@
 
 #include "gcheap.h"
 
+/*
+ * The scavenger's longest run of pages: one unmap and one TLB flush each,
+ * with mheap_lock held throughout.  At 512 a run held the lock for several
+ * milliseconds under TCG.
+ */
+#define GCHEAP_SCAVENGE_RUN	128
+
 static struct kmem_cache *gcheap_span_cache;
 
 int gcheap_span_cache_init(void)
@@ -348,12 +355,21 @@ unsigned long gcheap_scavenge(struct gcheap_heap *heap)
 		start = idx;
 		end = start + 1;
 		while (end < heap->arena_pages && !test_bit(end, heap->used) &&
-		       xa_load(&heap->pages, end) && end - start < 512)
+		       xa_load(&heap->pages, end) && end - start < GCHEAP_SCAVENGE_RUN)
 			end++;
 		gcheap_scavenge_run(heap, start, end);
 		done += end - start;
 		idx = end;
+		/*
+		 * Let refills, frees and the collector in between runs: a
+		 * whole scavenge held the lock for up to 18 ms under TCG, and
+		 * a pause that needed it (or a thread it was stopping, blocked
+		 * on it in a refill) waited as long.  The walk goes on from
+		 * idx, and each run is checked afresh under the lock.
+		 */
+		mutex_unlock(&heap->mheap_lock);
 		cond_resched();
+		mutex_lock(&heap->mheap_lock);
 	}
 	mutex_unlock(&heap->mheap_lock);
 	return done;
