@@ -959,15 +959,24 @@ static int gcheap_queue_park(struct gcheap_heap *heap, struct gcheap_mutator *m)
 	return 0;
 }
 
-/* Let the parked threads go on.  world_lock held. */
-static void gcheap_restart_world(struct gcheap_collector *gc)
+/*
+ * Let the parked threads go on.  world_lock held.  Return: when they were
+ * woken, the end of the pause.  The collector leaves its real-time
+ * priority after that, and a thread it woke on its own CPU then runs at
+ * once, ahead of it: timed after, the pause would count the thread's run.
+ */
+static u64 gcheap_restart_world(struct gcheap_collector *gc)
 {
+	u64 now;
+
 	lockdep_assert_held(&gc->world_lock);
 	gc->stopping = false;
 	gc->run_seq = gc->stop_seq;
 	mutex_unlock(&gc->world_lock);
 	wake_up_all(&gc->done_wq);
+	now = ktime_get_ns();
 	sched_set_normal(current, 0);
+	return now;
 }
 
 /*
@@ -1218,8 +1227,7 @@ static void gcheap_cycle(struct gcheap_heap *heap)
 		goto out_mm;
 	}
 	gcheap_mark_start(heap);
-	gcheap_restart_world(gc);
-	p1 = ktime_get_ns() - p1;
+	p1 = gcheap_restart_world(gc) - p1;
 
 	gcheap_mark_concurrent(heap);
 
@@ -1233,8 +1241,7 @@ static void gcheap_cycle(struct gcheap_heap *heap)
 	}
 	errors = gcheap_mark_end(heap);
 	marked = gc->marked + atomic64_read(&gc->black_bytes);
-	gcheap_restart_world(gc);
-	p2 = ktime_get_ns() - p2;
+	p2 = gcheap_restart_world(gc) - p2;
 	wake_up_all(&heap->wp.assist_wq);
 
 	gcheap_sweep(heap);
