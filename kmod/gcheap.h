@@ -407,6 +407,9 @@ struct gcheap_collector {
  * @used_hint: no free page below it
  * @nr_resident: arena pages in @pages
  * @nr_free_resident: resident pages in no span (the scavenger's work)
+ * @resident_seq: written around every change of @nr_resident and
+ *	@nr_free_resident (under @mheap_lock), so that the statistics read
+ *	the two together without taking the lock
  * @central: per span class
  * @pcp: per CPU
  * @thread_lock: protects @thread_spans
@@ -451,6 +454,7 @@ struct gcheap_heap {
 	unsigned long used_hint;
 	unsigned long nr_resident;
 	unsigned long nr_free_resident;
+	seqcount_mutex_t resident_seq;
 	struct gcheap_central *central;
 	struct gcheap_pcp __percpu *pcp;
 	spinlock_t thread_lock;		/* thread_spans */

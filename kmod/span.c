@@ -51,6 +51,15 @@
  */
 #define GCHEAP_SCAVENGE_RUN	128
 
+/* Change the resident page counts, which the statistics read unlocked. */
+static void gcheap_resident_add(struct gcheap_heap *heap, long resident, long free)
+{
+	write_seqcount_begin(&heap->resident_seq);
+	heap->nr_resident += resident;
+	heap->nr_free_resident += free;
+	write_seqcount_end(&heap->resident_seq);
+}
+
 static struct kmem_cache *gcheap_span_cache;
 
 int gcheap_span_cache_init(void)
@@ -170,7 +179,7 @@ struct gcheap_span *gcheap_span_alloc(struct gcheap_heap *heap, unsigned int sc,
 		heap->used_hint = start + npages;
 	for (i = start; i < start + npages; i++)
 		reused += !!xa_load(&heap->pages, i);
-	heap->nr_free_resident -= reused;
+	gcheap_resident_add(heap, 0, -(long)reused);
 	mutex_unlock(&heap->mheap_lock);
 	span->start = start;
 
@@ -185,7 +194,7 @@ struct gcheap_span *gcheap_span_alloc(struct gcheap_heap *heap, unsigned int sc,
 		gcheap_pageinfo_set(pi, i, kind);
 	}
 	mutex_lock(&heap->mheap_lock);
-	heap->nr_resident += added;
+	gcheap_resident_add(heap, added, 0);
 	mutex_unlock(&heap->mheap_lock);
 	atomic64_inc(&heap->nr_spans);
 	return span;
@@ -198,8 +207,7 @@ fail_spans:
 fail:
 	/* The range goes back free; what became resident stays, zero. */
 	mutex_lock(&heap->mheap_lock);
-	heap->nr_resident += added;
-	heap->nr_free_resident += reused + added;
+	gcheap_resident_add(heap, added, reused + added);
 	bitmap_clear(heap->used, start, npages);
 	heap->used_hint = min(heap->used_hint, start);
 	mutex_unlock(&heap->mheap_lock);
@@ -300,7 +308,7 @@ void gcheap_span_free(struct gcheap_heap *heap, struct gcheap_span *span)
 	}
 	bitmap_clear(heap->used, span->start, span->npages);
 	heap->used_hint = min(heap->used_hint, span->start);
-	heap->nr_free_resident += span->npages;
+	gcheap_resident_add(heap, 0, span->npages);
 	atomic64_dec(&heap->nr_spans);
 	kmem_cache_free(gcheap_span_cache, span);
 }
@@ -325,8 +333,7 @@ static void gcheap_scavenge_run(struct gcheap_heap *heap, unsigned long start,
 		unlock_page(page);
 		gcheap_page_free(heap, page);
 	}
-	heap->nr_resident -= end - start;
-	heap->nr_free_resident -= end - start;
+	gcheap_resident_add(heap, -(long)(end - start), -(long)(end - start));
 }
 
 /**
@@ -441,6 +448,7 @@ static int gcheap_span_copy(struct gcheap_heap *dst, struct gcheap_heap *src,
 			gcheap_page_free(dst, page);
 			goto fail;
 		}
+		/* @dst is no one's yet: nothing reads its counts. */
 		dst->nr_resident++;
 	}
 	/* The garbage copied with the pages: free objects are zero. */
