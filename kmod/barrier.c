@@ -12,11 +12,11 @@
  * mprotect()ed; this is how fb_defio learns which parts of a mapped
  * framebuffer were written.
  *
- * Two epochs.  heap->wp.dirty[heap->wp.epoch] collects the pages written
- * now.  gcheap_barrier_round() starts a new epoch and makes the old one
- * final:
+ * Two epochs.  heap->wp.dirty[heap->wp.epoch & 1] collects the pages
+ * written now.  gcheap_barrier_round() starts a new epoch and makes the
+ * old one final:
  *
- *  1. it flips wp.epoch, so faults from now on record into the other
+ *  1. it advances wp.epoch, so faults from now on record into the other
  *     bitmap;
  *  2. for every page of the old epoch, under the page-table lock, it clears
  *     the entry's Write *and* Dirty bits (a dirty read-only entry is made
@@ -35,14 +35,23 @@
  * round either went to a page in it, or to a page in the new epoch.  The
  * collector scans the old epoch's pages then and clears it (gc.c).
  *
- * The fault and the round agree through the page lock: the fault reads
- * the epoch and sets the bit with the page locked and keeps it locked
- * until the entry is writable (it returns VM_FAULT_LOCKED); the round flips
- * the epoch before it takes any page lock.  So a fault either completed
- * before the round took the page's lock (its bit is in the old epoch and
- * the round protects the page again), or is in flight (the trylock fails
- * and the page goes to the new epoch), or starts after (it sees the new
- * epoch).
+ * The fault and the round agree through the page lock and a second look
+ * at the epoch: the fault reads the epoch, sets the bit with the page
+ * locked, then reads the epoch again (after a full barrier) and, if it
+ * moved, sets the bit in the new one too; it keeps the page locked until
+ * the entry is writable (it returns VM_FAULT_LOCKED).  The round advances
+ * the epoch (then a full barrier) before it reads the old bitmap.  So
+ * either the fault's second look sees the new epoch, and the page is in
+ * it, or the round's walk sees the bit in the old one, and then finds the
+ * fault in flight (the trylock fails and the page goes to the new epoch)
+ * or finished (the entry is writable and is protected again).  One look
+ * is not enough: a fault that read the epoch just before a round advanced
+ * it, and set its bit after the walk had passed the page, left the page
+ * writable and in neither epoch, its later writes never rescanned (the
+ * likely cause of the one checkmark miss race_test's large variant showed
+ * on the debug kernel).  Checkmark mode checks the outcome in every final
+ * pause (gcheap_barrier_audit()), and the module's fault_delay_us widens
+ * the window for race_test's slow_faults variant.
  *
  * Pacing.  While the collector marks, a page written is a page the final
  * pause must rescan.  When the current epoch holds wp.limit pages or more,
@@ -51,6 +60,7 @@
  * is over): gcheap_barrier_assist().  The collector sets the limit to
  * pause_pages while it traces and lowers it for its closing rounds (gc.c).
  */
+#include <linux/delay.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mm.h>
@@ -94,7 +104,7 @@ static void gcheap_barrier_set(struct gcheap_barrier *wp, unsigned int e, unsign
 /* The pages the current epoch holds. */
 unsigned long gcheap_barrier_pending(struct gcheap_heap *heap)
 {
-	return atomic_long_read(&heap->wp.nr[READ_ONCE(heap->wp.epoch)]);
+	return atomic_long_read(&heap->wp.nr[READ_ONCE(heap->wp.epoch) & 1]);
 }
 
 static bool gcheap_barrier_over(struct gcheap_heap *heap)
@@ -180,8 +190,33 @@ static void gcheap_barrier_throttle(struct gcheap_heap *heap)
  */
 void gcheap_barrier_fault(struct gcheap_heap *heap, unsigned long idx)
 {
-	atomic64_inc(&heap->wp.faults);
-	gcheap_barrier_set(&heap->wp, READ_ONCE(heap->wp.epoch), idx);
+	struct gcheap_barrier *wp = &heap->wp;
+	unsigned int delay = READ_ONCE(gcheap_fault_delay_us), e, now;
+
+	/* Pairs with the round's release: this epoch's bitmap is empty. */
+	e = smp_load_acquire(&wp->epoch);
+	if (unlikely(delay) && !(atomic64_inc_return(&wp->faults) % 16))
+		usleep_range(delay, delay + delay / 4 + 1);
+	else if (likely(!delay))
+		atomic64_inc(&wp->faults);
+	/*
+	 * A round may have started since the epoch was read, and walked past
+	 * this page before its bit was set: the page, soon writable, would
+	 * then be in neither epoch.  So after setting the bit, look again:
+	 * either this look sees the new epoch (and the page goes into it
+	 * too), or the round's walk sees the bit (and finds the page locked,
+	 * in flight, or writable, and keeps it dirty or protects it).
+	 */
+	for (;;) {
+		gcheap_barrier_set(wp, e & 1, idx);
+		/* Bit before epoch; pairs with the round's epoch before bits. */
+		smp_mb();
+		/* Pairs with the round's release, as above. */
+		now = smp_load_acquire(&wp->epoch);
+		if (now == e)
+			break;
+		e = now;
+	}
 	gcheap_barrier_throttle(heap);
 }
 
@@ -241,15 +276,21 @@ unsigned int gcheap_barrier_round(struct gcheap_heap *heap)
 {
 	struct gcheap_barrier *wp = &heap->wp;
 	struct mm_struct *mm = current->mm;
-	unsigned int old = wp->epoch;
+	unsigned int old = wp->epoch & 1;
 	struct gcheap_wp_walk w = {
 		.heap = heap,
 		.next = !old,
 	};
 	unsigned long s = 0, e;
 
-	WRITE_ONCE(wp->epoch, !old);
-	/* Faults that take a page lock after ours see the new epoch. */
+	/* The new epoch's bitmap was emptied before: release. */
+	smp_store_release(&wp->epoch, wp->epoch + 1);
+	/*
+	 * Faults that take a page lock after ours see the new epoch; a
+	 * fault that read the old one and sets its bit after the walk
+	 * passed its page sees the new one when it looks again
+	 * (gcheap_barrier_fault()).
+	 */
 	smp_mb();
 	wake_up_all(&wp->assist_wq);
 
@@ -302,4 +343,62 @@ void gcheap_barrier_clear(struct gcheap_heap *heap, unsigned int e)
 {
 	bitmap_zero(heap->wp.dirty[e], heap->arena_pages);
 	atomic_long_set(&heap->wp.nr[e], 0);
+}
+
+struct gcheap_audit_walk {
+	struct gcheap_heap *heap;
+	unsigned long *dirty;
+	unsigned long errors;
+};
+
+static int gcheap_audit_pte(pte_t *ptep, unsigned long addr, void *data)
+{
+	struct gcheap_audit_walk *w = data;
+	pte_t pte = ptep_get(ptep);
+	unsigned long idx = (addr - gcheap_arena_addr(w->heap, 0)) >> PAGE_SHIFT;
+
+	if (!pte_present(pte) || (!pte_write(pte) && !pte_dirty(pte)) ||
+	    test_bit(idx, w->dirty))
+		return 0;
+	if (!w->errors++)
+		pr_err("checkmark: heap of pid %d: arena page %#lx is writable but not in the barrier's dirty set\n",
+		       w->heap->gc.pid, idx << PAGE_SHIFT);
+	return 0;
+}
+
+/**
+ * gcheap_barrier_audit() - check the barrier's invariant in a final pause
+ * @heap: the heap, mapped by the process whose mm the caller uses
+ *
+ * With the world stopped after the last round, every arena page the
+ * program can write without a fault -- its entry writable, or dirty, which
+ * mprotect() would make writable -- must be in the current epoch, or the
+ * final pause would not rescan what it was written since the round.  A
+ * fault still in flight (an unregistered thread's) is no exception: it
+ * records the page before it makes the entry writable, under the page
+ * table lock this walk takes.  Checkmark mode runs this: a hole in the
+ * fault/round handshake shows here on every cycle it happens in, whether
+ * or not it hid a pointer that time.
+ *
+ * Return: the pages writable but not recorded (each one an error).
+ * Context: the collector thread on the heap's mm, world stopped, no locks
+ * held.
+ */
+unsigned long gcheap_barrier_audit(struct gcheap_heap *heap)
+{
+	struct mm_struct *mm = current->mm;
+	struct gcheap_audit_walk w = {
+		.heap = heap,
+		.dirty = heap->wp.dirty[READ_ONCE(heap->wp.epoch) & 1],
+	};
+	struct vm_area_struct *vma;
+
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, gcheap_arena_addr(heap, 0));
+	if (vma && vma == READ_ONCE(heap->vma) && READ_ONCE(heap->mapped))
+		apply_to_existing_page_range(mm, gcheap_arena_addr(heap, 0),
+					     heap->arena_pages << PAGE_SHIFT,
+					     gcheap_audit_pte, &w);
+	mmap_read_unlock(mm);
+	return w.errors;
 }

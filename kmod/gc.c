@@ -1179,12 +1179,13 @@ static u64 gcheap_mark_end(struct gcheap_heap *heap)
 	mutex_lock(&heap->mheap_lock);
 	gc->hot = NULL;
 	gc->hot_page = NULL;
-	gc->dirty_scanned = gcheap_rescan_epoch(heap, READ_ONCE(heap->wp.epoch));
+	gc->dirty_scanned = gcheap_rescan_epoch(heap, READ_ONCE(heap->wp.epoch) & 1);
 	mutex_unlock(&heap->mheap_lock);
 	gcheap_finish_marking(heap);
 	if (gc->checkmark || READ_ONCE(gcheap_checkmark)) {
+		errors = gcheap_barrier_audit(heap);
 		gcheap_checkmark_mark(heap);
-		errors = gcheap_checkmark_compare(heap);
+		errors += gcheap_checkmark_compare(heap);
 	}
 	gc->final = false;
 	if (gc->snap_dst) {

@@ -214,7 +214,8 @@ struct gcheap_user;
  * struct gcheap_barrier - a heap's write barrier (barrier.c)
  * @dirty: per epoch, a bit per arena page written in it
  * @nr: per epoch, the pages set in @dirty
- * @epoch: the epoch faults record into now; flipped by the collector only
+ * @epoch: the epoch faults record into now, counted; its lowest bit picks
+ *	@dirty and @nr.  Advanced by the collector only (barrier.c)
  * @limit: the pages the current epoch may reach before threads that write
  *	more wait for the marker: pause_pages while it traces, fewer while
  *	it terminates (set by the collector only)
@@ -510,6 +511,7 @@ extern bool gcheap_checkmark;
 extern unsigned int gcheap_mark_stack;
 extern unsigned int gcheap_stop_timeout_ms;
 extern unsigned int gcheap_pause_pages;
+extern unsigned int gcheap_fault_delay_us;
 extern atomic_long_t gcheap_nr_pages;
 extern atomic_t gcheap_nr_heaps;
 
@@ -561,6 +563,7 @@ void gcheap_barrier_assist(struct gcheap_heap *heap);
 unsigned long gcheap_barrier_pending(struct gcheap_heap *heap);
 unsigned int gcheap_barrier_round(struct gcheap_heap *heap);
 void gcheap_barrier_clear(struct gcheap_heap *heap, unsigned int e);
+unsigned long gcheap_barrier_audit(struct gcheap_heap *heap);
 
 /* --- gc.c --- */
 

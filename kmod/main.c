@@ -91,6 +91,10 @@ unsigned int gcheap_pause_pages = 2048;
 module_param_named(pause_pages, gcheap_pause_pages, uint, 0644);
 MODULE_PARM_DESC(pause_pages, "While the collector marks, threads that write more heap pages than this wait for it, which bounds the pages its final pause rescans (default 2048)");
 
+unsigned int gcheap_fault_delay_us;
+module_param_named(fault_delay_us, gcheap_fault_delay_us, uint, 0644);
+MODULE_PARM_DESC(fault_delay_us, "Testing aid: every 16th barrier fault sleeps this long between reading the epoch and recording its page, which widens the window the fault and a collector's round must agree in (default 0)");
+
 atomic_long_t gcheap_nr_pages = ATOMIC_LONG_INIT(0);
 atomic_t gcheap_nr_heaps = ATOMIC_INIT(0);
 

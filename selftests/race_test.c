@@ -61,8 +61,12 @@
  * Variants: small objects and holders; large ones (multi-page, above the
  * largest size class, the pointer fields on pages other than the first);
  * racers that also allocate garbage heavily, with pacing on (paced cycles,
- * allocation during marking, mark assists); and per-thread slots instead
- * of per-CPU ones (GCHEAP_CONFIG_NO_RSEQ).
+ * allocation during marking, mark assists); per-thread slots instead of
+ * per-CPU ones (GCHEAP_CONFIG_NO_RSEQ); and slow faults: heavy allocation
+ * with the module's fault_delay_us set, so that every 16th barrier fault
+ * sleeps between reading the barrier's epoch and recording its page, and
+ * faults straddle the collector's rounds (checkmark mode's barrier audit
+ * then fails a fault that records its page in an epoch already walked).
  *
  * The racers' bookkeeping lives in malloc() memory, which the collector
  * does not scan, and holds object addresses only xor-ed with a mask, so
@@ -350,7 +354,7 @@ static uint64_t *holder_new(size_t nwords, uint64_t id)
 /* --- racers --- */
 
 FIXTURE(race) {
-	int unused;
+	bool delayed;			/* fault_delay_us to be put back to 0 */
 };
 
 FIXTURE_VARIANT(race) {
@@ -360,6 +364,7 @@ FIXTURE_VARIANT(race) {
 	size_t garbage;			/* bytes of garbage allocated per move */
 	int gogc;			/* pacing */
 	bool no_rseq;			/* per-thread slots */
+	unsigned int fault_delay_us;	/* the module's fault_delay_us */
 	unsigned int cycles;		/* collections to run */
 };
 
@@ -933,6 +938,16 @@ FIXTURE_VARIANT_ADD(race, perthread) {
 	.cycles = 300,
 };
 
+FIXTURE_VARIANT_ADD(race, slow_faults) {
+	.obj_min = 64, .obj_max = 8 * KiB,
+	.hold_min = 160, .hold_max = 8 * KiB,
+	.nobj = 8,
+	.garbage = 16 * KiB,
+	.gogc = 50,
+	.fault_delay_us = 3000,
+	.cycles = 200,
+};
+
 FIXTURE_SETUP(race)
 {
 	struct gcheap_config cfg = {
@@ -952,6 +967,13 @@ FIXTURE_SETUP(race)
 		cfg.flags |= GCHEAP_CONFIG_NO_RSEQ;
 	unsetenv("GCHEAP_GOGC");
 	unsetenv("GCHEAP_MEMLIMIT");
+	if (variant->fault_delay_us) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%u", variant->fault_delay_us);
+		ASSERT_EQ(0, param_set("fault_delay_us", v));
+		self->delayed = true;
+	}
 	ASSERT_EQ(0, gcheap_init(&cfg));
 	ASSERT_EQ(0, gcheap_stats(&st));
 	ASSERT_EQ(1, st.threads);
@@ -961,6 +983,8 @@ FIXTURE_SETUP(race)
 
 FIXTURE_TEARDOWN(race)
 {
+	if (self->delayed)
+		EXPECT_EQ(0, param_set("fault_delay_us", "0"));
 }
 
 #define STATS(s)	ASSERT_EQ(0, gcheap_stats(&(s)))

@@ -310,7 +310,9 @@ struct gcheap_cache {
  * @stop_aborts: out: collections given up because a registered thread did
  *	not stop in time (stopped by a debugger or job control, or in an
  *	uninterruptible sleep)
- * @checkmark_errors: out: reachable objects checkmark mode found unmarked
+ * @checkmark_errors: out: reachable objects checkmark mode found unmarked,
+ *	and heap pages it found writable in a final pause without the write
+ *	barrier having recorded them
  * @threads: out: registered threads
  * @pause_pages_last: out: arena pages the last collection's final pause
  *	rescanned (pages written while it marked, see collector.rst)
