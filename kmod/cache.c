@@ -290,7 +290,7 @@ static void gcheap_swap_done(struct gcheap_heap *heap, struct gcheap_span *old,
 		gcheap_span_put(heap, old);
 	}
 	if (new)
-		gcheap_gc_note_alloc(heap);
+		gcheap_gc_note_alloc(heap, true);
 }
 
 /* A span of class @sc with free objects, in state TRANSIT, or NULL. */
@@ -375,6 +375,7 @@ static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
 	u64 snap[GCHEAP_SLOT_WORDS];
 	struct gcheap_slot *slot;
 	struct gcheap_pcp *pcp;
+	bool black;
 	int cpu;
 
 	if (refill) {
@@ -398,6 +399,14 @@ static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
 		gcheap_slot_snapshot(slot, snap);
 		old->state = GCHEAP_SPAN_TRANSIT;
 	}
+	/*
+	 * Whether what the old span allocated is black is decided with its
+	 * bits, under the lock a pause settles the slot under: read after
+	 * the swap, the first pause could have turned the phase to MARK
+	 * meanwhile, and objects allocated before the cycle -- never traced
+	 * -- would be black, and whatever only they point to lost.
+	 */
+	black = gcheap_alloc_black(heap);
 	pcp->cls[sc].slot = new;
 	if (new) {
 		new->state = GCHEAP_SPAN_CPU;
@@ -409,7 +418,7 @@ static int gcheap_op_cpu(struct gcheap_heap *heap, unsigned int sc, bool refill,
 	spin_unlock(&pcp->lock);
 	put_cpu_ptr(heap->pcp);
 
-	gcheap_swap_done(heap, old, snap, new, gcheap_alloc_black(heap));
+	gcheap_swap_done(heap, old, snap, new, black);
 	*cpu_out = cpu;
 	return 0;
 }
@@ -509,7 +518,9 @@ static int gcheap_op_alloc_large(struct gcheap_heap *heap, u64 size, bool noscan
 	if (size > (u64)heap->arena_pages << PAGE_SHIFT)
 		return -ENOMEM;
 	npages = DIV_ROUND_UP(size, PAGE_SIZE);
+	/* Any wait comes first: the new object is a reference no root holds. */
 	gcheap_barrier_assist(heap);
+	gcheap_gc_throttle(heap);
 	span = gcheap_span_alloc(heap, noscan, true, npages);
 	if (!span)
 		return -ENOMEM;
@@ -535,7 +546,7 @@ static int gcheap_op_alloc_large(struct gcheap_heap *heap, u64 size, bool noscan
 	}
 	span->state = GCHEAP_SPAN_LARGE;
 	mutex_unlock(&heap->mheap_lock);
-	gcheap_gc_note_alloc(heap);
+	gcheap_gc_note_alloc(heap, false);
 	return 0;
 }
 

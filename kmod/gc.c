@@ -86,7 +86,13 @@
  * A queued work holds a reference on the mutator record and on the
  * heap's file, so the work can run after its thread unregistered or the
  * heap was closed (the reference is dropped with fput(), whose release
- * runs later, outside the module's code).
+ * runs later, outside the module's code).  A thread already in the module
+ * -- waiting for a collection, for the marker, for the soft limit, or in a
+ * refill -- is not interrupted: gcheap_gc_block() counts it as parked with
+ * the registers it entered with, and gcheap_gc_unblock() keeps it in the
+ * module until a stop that counted it is over.  It may work meanwhile, as
+ * an unregistered thread may, but must hold no reference its program has
+ * not seen (a large object just allocated): a pause would not find it.
  *
  * Why nothing reachable is freed: Documentation/collector.rst argues it,
  * point by point.  In short: both pauses see every registered thread parked
@@ -156,10 +162,11 @@
  * @extra: another range of the thread's to scan
  * @extra_len: its length
  * @parked_seq: the last stop it parked for
- * @in_collect: it waits in GCHEAP_GC_COLLECT and counts as parked
+ * @blocked: it waits in the module (gcheap_gc_block()) and counts as parked
  * @by_other: registered by another thread of its process, so its own
  *	registration completes the record instead of failing
  * @regs: its user registers when it parked
+ * @rcu: freed after a grace period: gcheap_gc_block() looks it up unlocked
  */
 struct gcheap_mutator {
 	struct kref ref;
@@ -172,9 +179,10 @@ struct gcheap_mutator {
 	unsigned long extra;
 	unsigned int extra_len;
 	u64 parked_seq;
-	bool in_collect;
+	bool blocked;
 	bool by_other;
 	struct pt_regs regs;
+	struct rcu_head rcu;
 };
 
 static void gcheap_mutator_release(struct kref *ref)
@@ -182,7 +190,7 @@ static void gcheap_mutator_release(struct kref *ref)
 	struct gcheap_mutator *m = container_of(ref, struct gcheap_mutator, ref);
 
 	put_task_struct(m->task);
-	kfree(m);
+	kfree_rcu(m, rcu);
 }
 
 static void gcheap_mutator_put(struct gcheap_mutator *m)
@@ -1007,7 +1015,7 @@ static int gcheap_stop_world(struct gcheap_heap *heap)
 	gc->stopping = true;
 	gc->nr_parked = 0;
 	xa_for_each(&gc->mutators, idx, m) {
-		if (m->in_collect) {
+		if (m->blocked) {
 			m->parked_seq = gc->stop_seq;
 			gc->nr_parked++;
 		} else if (!m->queued && gcheap_queue_park(heap, m) == -ESRCH) {
@@ -1017,13 +1025,6 @@ static int gcheap_stop_world(struct gcheap_heap *heap)
 			gcheap_mutator_put(m);
 		}
 	}
-	/*
-	 * Threads waiting for the marker or the pacer go on, to park -- woken
-	 * only now: one woken before its task work was queued could take
-	 * this CPU and run its program for a whole time slice meanwhile.
-	 */
-	wake_up_all(&heap->wp.assist_wq);
-	wake_up_all(&gc->done_wq);
 	for (;;) {
 		gcheap_reap(gc);
 		if (gc->nr_parked >= gc->nr_mutators)
@@ -1040,6 +1041,102 @@ static int gcheap_stop_world(struct gcheap_heap *heap)
 	}
 	gcheap_restart_world(gc);
 	return ret;
+}
+
+static struct gcheap_mutator *gcheap_self(struct gcheap_collector *gc)
+{
+	struct gcheap_mutator *m = xa_load(&gc->mutators, current->pid);
+
+	return m && m->task == current ? m : NULL;
+}
+
+/**
+ * gcheap_gc_block() - the calling thread is about to wait or work in the module
+ * @heap: its heap
+ *
+ * A registered thread that waits in the module -- for a collection, for
+ * the marker (mark assists), for the cycle under a soft limit -- or works
+ * there (GCHEAP_IOC_CACHE) runs none of its program, and the kernel has
+ * saved its user registers: it counts as parked, for the stop under way if
+ * there is one and for every stop until gcheap_gc_unblock().  So a stop
+ * neither wakes it nor waits for it to reach user mode.  Its registers are
+ * taken now; they cannot change before it leaves the kernel.  Nested calls
+ * return NULL: the outer one keeps it parked.
+ *
+ * Context: process context of the heap's process, no locks held.
+ * Return: the thread's record, with a reference, for gcheap_gc_unblock();
+ * NULL when the thread is not registered (or exiting): it is not stopped.
+ */
+struct gcheap_mutator *gcheap_gc_block(struct gcheap_heap *heap)
+{
+	struct gcheap_collector *gc = &heap->gc;
+	struct gcheap_mutator *m;
+
+	/*
+	 * An unregistered thread does not wait for world_lock, which a pause
+	 * holds throughout.  Looked up unlocked, the record may be going
+	 * (RCU keeps it readable); one being added by another thread is
+	 * missed, and the thread is then stopped the usual way.
+	 */
+	rcu_read_lock();
+	m = xa_load(&gc->mutators, current->pid);
+	if (!m || READ_ONCE(m->task) != current)
+		m = NULL;
+	rcu_read_unlock();
+	if (!m)
+		return NULL;
+	mutex_lock(&gc->world_lock);
+	m = gcheap_self(gc);
+	if (m && !m->blocked && !(current->flags & PF_EXITING)) {
+		kref_get(&m->ref);
+		gcheap_save_regs(m);
+		m->blocked = true;
+		if (gc->stopping && m->parked_seq != gc->stop_seq) {
+			m->parked_seq = gc->stop_seq;
+			gc->nr_parked++;
+			wake_up_all(&gc->done_wq);
+		}
+	} else {
+		m = NULL;
+	}
+	mutex_unlock(&gc->world_lock);
+	return m;
+}
+
+/**
+ * gcheap_gc_unblock() - the thread stops waiting and goes on
+ * @heap: its heap
+ * @m: what gcheap_gc_block() returned
+ *
+ * A stop that counted the thread as parked is not over until the world
+ * restarts: the thread waits for that first, as a parked thread does, so
+ * that nothing it does in the module or in its program overlaps the pause.
+ *
+ * Context: process context, no locks held.
+ * Return: 0, or -EINTR on a fatal signal (the thread then runs its program
+ * no more).
+ */
+int gcheap_gc_unblock(struct gcheap_heap *heap, struct gcheap_mutator *m)
+{
+	struct gcheap_collector *gc = &heap->gc;
+	int ret = 0;
+
+	if (!m)
+		return 0;
+	mutex_lock(&gc->world_lock);
+	while (gc->stopping && m->parked_seq == gc->stop_seq) {
+		u64 seq = gc->stop_seq;
+
+		mutex_unlock(&gc->world_lock);
+		ret = wait_event_killable(gc->done_wq, READ_ONCE(gc->run_seq) >= seq);
+		mutex_lock(&gc->world_lock);
+		if (ret)
+			break;
+	}
+	m->blocked = false;
+	mutex_unlock(&gc->world_lock);
+	gcheap_mutator_put(m);
+	return ret ? -EINTR : 0;
 }
 
 /* --- the cycle --- */
@@ -1333,11 +1430,13 @@ static u64 gcheap_gc_request(struct gcheap_collector *gc)
 /**
  * gcheap_gc_note_alloc() - the pacer's check after spans were handed out
  * @heap: the heap
+ * @may_wait: the caller holds no reference the program has not seen, so it
+ *	may wait for the cycle under a soft limit, counted as parked
  *
  * Requests a cycle when the allocated bytes reached the goal and no cycle
  * is requested or running.  Context: process, no locks held.
  */
-void gcheap_gc_note_alloc(struct gcheap_heap *heap)
+void gcheap_gc_note_alloc(struct gcheap_heap *heap, bool may_wait)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	bool wake = false;
@@ -1353,28 +1452,37 @@ void gcheap_gc_note_alloc(struct gcheap_heap *heap)
 	spin_unlock(&gc->lock);
 	if (wake)
 		wake_up(&gc->wake);
-	/*
-	 * Under a soft limit the goal is a bound: a thread that allocates
-	 * past it while a cycle runs waits for the cycle to end (or for a
-	 * stop, which it must not hold up).
-	 */
+	if (may_wait)
+		gcheap_gc_throttle(heap);
+}
+
+/**
+ * gcheap_gc_throttle() - wait for the cycle when past the soft limit's goal
+ * @heap: the heap
+ *
+ * Under a soft limit the goal is a bound: a thread that allocates past it
+ * while a cycle runs waits for the cycle to end.  It counts as parked
+ * meanwhile, so that it holds up no stop; so it must hold no reference
+ * the program has not seen (a large object allocated for it, say), which
+ * no root would show to a pause.
+ *
+ * Context: process, no locks held.
+ */
+void gcheap_gc_throttle(struct gcheap_heap *heap)
+{
+	struct gcheap_collector *gc = &heap->gc;
+
 	if (gc->soft_limit && gcheap_allocated(heap) >= READ_ONCE(gc->goal) &&
 	    READ_ONCE(gc->phase) != GCHEAP_GC_IDLE) {
 		u64 seq = READ_ONCE(gc->started);
+		struct gcheap_mutator *m = gcheap_gc_block(heap);
 
-		wait_event_killable(gc->done_wq, READ_ONCE(gc->done) >= seq ||
-				    READ_ONCE(gc->stopping));
+		wait_event_killable(gc->done_wq, READ_ONCE(gc->done) >= seq);
+		gcheap_gc_unblock(heap, m);
 	}
 }
 
 /* --- the ioctls' side --- */
-
-static struct gcheap_mutator *gcheap_self(struct gcheap_collector *gc)
-{
-	struct gcheap_mutator *m = xa_load(&gc->mutators, current->pid);
-
-	return m && m->task == current ? m : NULL;
-}
 
 /**
  * gcheap_gc_thread() - register or unregister the calling thread
@@ -1511,38 +1619,10 @@ int gcheap_gc_collect(struct gcheap_heap *heap, u64 *cycle)
 	u64 target;
 	int ret;
 
-	mutex_lock(&gc->world_lock);
-	m = gcheap_self(gc);
-	if (m) {
-		gcheap_save_regs(m);
-		m->in_collect = true;
-		if (gc->stopping && m->parked_seq != gc->stop_seq) {
-			m->parked_seq = gc->stop_seq;
-			gc->nr_parked++;
-			wake_up_all(&gc->done_wq);
-		}
-	}
-	mutex_unlock(&gc->world_lock);
-
+	m = gcheap_gc_block(heap);
 	target = gcheap_gc_request(gc);
 	ret = wait_event_killable(gc->done_wq, READ_ONCE(gc->done) >= target);
-
-	/*
-	 * A stop that began meanwhile counted the caller as parked: it may
-	 * run again only once that stop is over.
-	 */
-	mutex_lock(&gc->world_lock);
-	while (m && !ret && gc->stopping && m->parked_seq == gc->stop_seq) {
-		u64 seq = gc->stop_seq;
-
-		mutex_unlock(&gc->world_lock);
-		ret = wait_event_killable(gc->done_wq, READ_ONCE(gc->run_seq) >= seq);
-		mutex_lock(&gc->world_lock);
-	}
-	if (m && !ret)
-		m->in_collect = false;
-	mutex_unlock(&gc->world_lock);
-	if (ret)
+	if (gcheap_gc_unblock(heap, m) || ret)
 		return -EINTR;
 	spin_lock(&gc->lock);
 	ret = gc->last_ok >= target ? 0 : -EAGAIN;
@@ -1604,7 +1684,7 @@ int gcheap_gc_set(struct gcheap_heap *heap, unsigned int op, s64 value)
 		gc->soft_limit = value;
 	gcheap_set_goal(gc, gc->st.marked_bytes, 0);
 	spin_unlock(&gc->lock);
-	gcheap_gc_note_alloc(heap);
+	gcheap_gc_note_alloc(heap, true);
 	return 0;
 }
 

@@ -567,14 +567,19 @@ unsigned long gcheap_barrier_audit(struct gcheap_heap *heap);
 
 /* --- gc.c --- */
 
+struct gcheap_mutator;
+
 int gcheap_gc_init(struct gcheap_heap *heap, const struct gcheap_heap_create *hc);
 int gcheap_gc_start(struct gcheap_heap *heap);
 void gcheap_gc_stop(struct gcheap_heap *heap);
 void gcheap_gc_destroy(struct gcheap_heap *heap);
-void gcheap_gc_note_alloc(struct gcheap_heap *heap);
+void gcheap_gc_note_alloc(struct gcheap_heap *heap, bool may_wait);
+void gcheap_gc_throttle(struct gcheap_heap *heap);
 int gcheap_gc_thread(struct gcheap_heap *heap, const struct gcheap_thread_reg *tr);
 int gcheap_gc_set_roots(struct gcheap_heap *heap, struct gcheap_range *r, unsigned int nr);
 int gcheap_gc_collect(struct gcheap_heap *heap, u64 *cycle);
+struct gcheap_mutator *gcheap_gc_block(struct gcheap_heap *heap);
+int gcheap_gc_unblock(struct gcheap_heap *heap, struct gcheap_mutator *m);
 int gcheap_gc_set(struct gcheap_heap *heap, unsigned int op, s64 value);
 void gcheap_gc_stats(struct gcheap_heap *heap, struct gcheap_heap_stats *st);
 int gcheap_gc_snapshot(struct gcheap_heap *heap, struct gcheap_heap *dst);

@@ -272,6 +272,7 @@ static bool gcheap_op_valid(struct gcheap_heap *heap, const struct gcheap_cache_
 static long gcheap_ioc_cache(struct gcheap_file *gf, void __user *argp)
 {
 	struct gcheap_cache_op *ops;
+	struct gcheap_mutator *m;
 	struct gcheap_heap *heap;
 	struct gcheap_cache c;
 	long ret = 0;
@@ -293,10 +294,29 @@ static long gcheap_ioc_cache(struct gcheap_file *gf, void __user *argp)
 			goto out;
 		}
 	}
+	/*
+	 * A refill may wait for mheap_lock, for new pages or for the marker:
+	 * meanwhile the caller counts as parked, so that a stop does not wait
+	 * for it to finish and return to user mode (under TCG that was the
+	 * longest wait of a GCBench stop).  It goes on with its operations
+	 * during a pause, as an unregistered thread would, and returns only
+	 * after it.  That holds until a large object is allocated: its
+	 * address, until the program has it, is a reference no root holds,
+	 * and a whole cycle could pass with the thread still counted as
+	 * parked in here (race_test's large variant lost such objects).  So
+	 * from that operation on the thread is stopped as usual, on its way
+	 * back to user mode, with the address in its registers.
+	 */
+	m = gcheap_gc_block(heap);
 	for (i = 0; i < c.nr; i++) {
+		if (ops[i].op == GCHEAP_OP_ALLOC_LARGE && m) {
+			gcheap_gc_unblock(heap, m);
+			m = NULL;
+		}
 		ops[i].error = gcheap_cache_op(heap, &ops[i]);
 		c.done += !ops[i].error;
 	}
+	gcheap_gc_unblock(heap, m);
 	if (copy_to_user(u64_to_user_ptr(c.ops), ops, c.nr * sizeof(*ops)) ||
 	    copy_to_user(argp, &c, sizeof(c)))
 		ret = -EFAULT;

@@ -66,7 +66,14 @@
  * with the module's fault_delay_us set, so that every 16th barrier fault
  * sleeps between reading the barrier's epoch and recording its page, and
  * faults straddle the collector's rounds (checkmark mode's barrier audit
- * then fails a fault that records its page in an epoch already walked).
+ * then fails a fault that records its page in an epoch already walked);
+ * and throttled: heavy allocation with the module's pause_pages at 2, so
+ * that while marking runs the racers wait for the marker at nearly every
+ * barrier fault and refill, and the pauses find them waiting in the
+ * module, counted as parked without being interrupted: a move whose store
+ * faults then holds its pointer only in the registers the module saved
+ * when the racer began to wait, and a racer in a refill goes on with it
+ * during the pause.
  *
  * The racers' bookkeeping lives in malloc() memory, which the collector
  * does not scan, and holds object addresses only xor-ed with a mask, so
@@ -355,6 +362,7 @@ static uint64_t *holder_new(size_t nwords, uint64_t id)
 
 FIXTURE(race) {
 	bool delayed;			/* fault_delay_us to be put back to 0 */
+	long pause_pages;		/* pause_pages to put back, or 0 */
 };
 
 FIXTURE_VARIANT(race) {
@@ -365,6 +373,7 @@ FIXTURE_VARIANT(race) {
 	int gogc;			/* pacing */
 	bool no_rseq;			/* per-thread slots */
 	unsigned int fault_delay_us;	/* the module's fault_delay_us */
+	unsigned int pause_pages;	/* the module's pause_pages, if not 0 */
 	unsigned int cycles;		/* collections to run */
 };
 
@@ -948,6 +957,16 @@ FIXTURE_VARIANT_ADD(race, slow_faults) {
 	.cycles = 200,
 };
 
+FIXTURE_VARIANT_ADD(race, throttled) {
+	.obj_min = 64, .obj_max = 8 * KiB,
+	.hold_min = 160, .hold_max = 8 * KiB,
+	.nobj = 8,
+	.garbage = 16 * KiB,
+	.gogc = 50,
+	.pause_pages = 2,
+	.cycles = 200,
+};
+
 FIXTURE_SETUP(race)
 {
 	struct gcheap_config cfg = {
@@ -974,6 +993,15 @@ FIXTURE_SETUP(race)
 		ASSERT_EQ(0, param_set("fault_delay_us", v));
 		self->delayed = true;
 	}
+	if (variant->pause_pages) {
+		char v[16];
+
+		self->pause_pages = read_number("/sys/module/gcheap/parameters",
+						"pause_pages");
+		ASSERT_LT(0, self->pause_pages);
+		snprintf(v, sizeof(v), "%u", variant->pause_pages);
+		ASSERT_EQ(0, param_set("pause_pages", v));
+	}
 	ASSERT_EQ(0, gcheap_init(&cfg));
 	ASSERT_EQ(0, gcheap_stats(&st));
 	ASSERT_EQ(1, st.threads);
@@ -985,6 +1013,12 @@ FIXTURE_TEARDOWN(race)
 {
 	if (self->delayed)
 		EXPECT_EQ(0, param_set("fault_delay_us", "0"));
+	if (self->pause_pages > 0) {
+		char v[24];
+
+		snprintf(v, sizeof(v), "%ld", self->pause_pages);
+		EXPECT_EQ(0, param_set("pause_pages", v));
+	}
 }
 
 #define STATS(s)	ASSERT_EQ(0, gcheap_stats(&(s)))
