@@ -162,7 +162,8 @@
  * @extra: another range of the thread's to scan
  * @extra_len: its length
  * @parked_seq: the last stop it parked for
- * @blocked: it waits in the module (gcheap_gc_block()) and counts as parked
+ * @blocked: it waits or works in the module and counts as parked (written
+ *	by the thread alone; see gcheap_gc_block())
  * @by_other: registered by another thread of its process, so its own
  *	registration completes the record instead of failing
  * @regs: its user registers when it parked
@@ -179,7 +180,7 @@ struct gcheap_mutator {
 	unsigned long extra;
 	unsigned int extra_len;
 	u64 parked_seq;
-	bool blocked;
+	int blocked;
 	bool by_other;
 	struct pt_regs regs;
 	struct rcu_head rcu;
@@ -978,7 +979,7 @@ static u64 gcheap_restart_world(struct gcheap_collector *gc)
 	u64 now;
 
 	lockdep_assert_held(&gc->world_lock);
-	gc->stopping = false;
+	WRITE_ONCE(gc->stopping, false);
 	gc->run_seq = gc->stop_seq;
 	mutex_unlock(&gc->world_lock);
 	wake_up_all(&gc->done_wq);
@@ -1012,12 +1013,18 @@ static int gcheap_stop_world(struct gcheap_heap *heap)
 	sched_set_fifo_low(current);
 	mutex_lock(&gc->world_lock);
 	gc->stop_seq++;
-	gc->stopping = true;
+	WRITE_ONCE(gc->stopping, true);
 	gc->nr_parked = 0;
+	/* Stopping before the flags; pairs with gcheap_gc_block()'s barrier. */
+	smp_mb();
 	xa_for_each(&gc->mutators, idx, m) {
-		if (m->blocked) {
-			m->parked_seq = gc->stop_seq;
-			gc->nr_parked++;
+		/* Pairs with the release in gcheap_gc_block(): its registers. */
+		if (smp_load_acquire(&m->blocked)) {
+			/* It may have counted itself already (gcheap_gc_block()). */
+			if (m->parked_seq != gc->stop_seq) {
+				m->parked_seq = gc->stop_seq;
+				gc->nr_parked++;
+			}
 		} else if (!m->queued && gcheap_queue_park(heap, m) == -ESRCH) {
 			/* Its task is past running task works: exiting. */
 			xa_erase(&gc->mutators, idx);
@@ -1063,6 +1070,13 @@ static struct gcheap_mutator *gcheap_self(struct gcheap_collector *gc)
  * taken now; they cannot change before it leaves the kernel.  Nested calls
  * return NULL: the outer one keeps it parked.
  *
+ * No lock is taken unless a stop is under way: every refill comes here,
+ * and world_lock is held while the collector reads the root ranges.  The
+ * thread sets its flag, then looks at gc->stopping; a stop sets
+ * gc->stopping, then reads the flags (full barriers between, on both
+ * sides).  So a stop that does not see the flag is seen by the thread,
+ * which then counts itself, under world_lock.
+ *
  * Context: process context of the heap's process, no locks held.
  * Return: the thread's record, with a reference, for gcheap_gc_unblock();
  * NULL when the thread is not registered (or exiting): it is not stopped.
@@ -1072,34 +1086,35 @@ struct gcheap_mutator *gcheap_gc_block(struct gcheap_heap *heap)
 	struct gcheap_collector *gc = &heap->gc;
 	struct gcheap_mutator *m;
 
+	if (current->flags & PF_EXITING)
+		return NULL;
 	/*
-	 * An unregistered thread does not wait for world_lock, which a pause
-	 * holds throughout.  Looked up unlocked, the record may be going
-	 * (RCU keeps it readable); one being added by another thread is
-	 * missed, and the thread is then stopped the usual way.
+	 * Only the thread itself unregisters, so a record found for it stays
+	 * registered while it is in here.  A record being added by another
+	 * thread may be missed: the thread is then stopped the usual way.
 	 */
 	rcu_read_lock();
 	m = xa_load(&gc->mutators, current->pid);
-	if (!m || READ_ONCE(m->task) != current)
+	if (m && (READ_ONCE(m->task) != current || READ_ONCE(m->blocked) ||
+		  !kref_get_unless_zero(&m->ref)))
 		m = NULL;
 	rcu_read_unlock();
 	if (!m)
 		return NULL;
-	mutex_lock(&gc->world_lock);
-	m = gcheap_self(gc);
-	if (m && !m->blocked && !(current->flags & PF_EXITING)) {
-		kref_get(&m->ref);
-		gcheap_save_regs(m);
-		m->blocked = true;
+	gcheap_save_regs(m);
+	/* The registers before the flag: a stop that sees it reads them. */
+	smp_store_release(&m->blocked, 1);
+	/* The flag before gc->stopping; pairs with gcheap_stop_world(). */
+	smp_mb();
+	if (READ_ONCE(gc->stopping)) {
+		mutex_lock(&gc->world_lock);
 		if (gc->stopping && m->parked_seq != gc->stop_seq) {
 			m->parked_seq = gc->stop_seq;
 			gc->nr_parked++;
 			wake_up_all(&gc->done_wq);
 		}
-	} else {
-		m = NULL;
+		mutex_unlock(&gc->world_lock);
 	}
-	mutex_unlock(&gc->world_lock);
 	return m;
 }
 
@@ -1110,7 +1125,9 @@ struct gcheap_mutator *gcheap_gc_block(struct gcheap_heap *heap)
  *
  * A stop that counted the thread as parked is not over until the world
  * restarts: the thread waits for that first, as a parked thread does, so
- * that nothing it does in the module or in its program overlaps the pause.
+ * that nothing it does in its program overlaps the pause.  The flag is
+ * cleared first, then gc->stopping looked at, as in gcheap_gc_block(): a
+ * stop that still saw the flag, and counted the thread, is seen here.
  *
  * Context: process context, no locks held.
  * Return: 0, or -EINTR on a fatal signal (the thread then runs its program
@@ -1123,18 +1140,23 @@ int gcheap_gc_unblock(struct gcheap_heap *heap, struct gcheap_mutator *m)
 
 	if (!m)
 		return 0;
-	mutex_lock(&gc->world_lock);
-	while (gc->stopping && m->parked_seq == gc->stop_seq) {
-		u64 seq = gc->stop_seq;
-
-		mutex_unlock(&gc->world_lock);
-		ret = wait_event_killable(gc->done_wq, READ_ONCE(gc->run_seq) >= seq);
+	WRITE_ONCE(m->blocked, 0);
+	/* The flag before gc->stopping; pairs with gcheap_stop_world(). */
+	smp_mb();
+	if (READ_ONCE(gc->stopping)) {
 		mutex_lock(&gc->world_lock);
-		if (ret)
-			break;
+		while (gc->stopping && m->parked_seq == gc->stop_seq) {
+			u64 seq = gc->stop_seq;
+
+			mutex_unlock(&gc->world_lock);
+			ret = wait_event_killable(gc->done_wq,
+						  READ_ONCE(gc->run_seq) >= seq);
+			mutex_lock(&gc->world_lock);
+			if (ret)
+				break;
+		}
+		mutex_unlock(&gc->world_lock);
 	}
-	m->blocked = false;
-	mutex_unlock(&gc->world_lock);
 	gcheap_mutator_put(m);
 	return ret ? -EINTR : 0;
 }
