@@ -357,7 +357,10 @@ struct gcheap_heap_stats {
  * into the module, which records it.  A stop stops every registered
  * thread where it is -- in its program, or in a system call, which is
  * interrupted as by a signal without a handler -- and keeps it in the
- * module until the stop is over.  No signal is delivered: calls the kernel restarts after such a
+ * module until the stop is over.  A thread already waiting or refilling
+ * in the module (GCHEAP_IOC_GC, GCHEAP_IOC_CACHE) is not interrupted: it
+ * counts as stopped and returns only after the stop.  No signal is
+ * delivered: calls the kernel restarts after such a
  * signal (read, write, nanosleep, poll, select, futex waits...) resume as
  * if nothing had happened; those that fail with EINTR on any signal
  * (epoll_wait, sigtimedwait, semop, io_getevents, socket calls with a
