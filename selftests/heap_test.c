@@ -59,6 +59,23 @@ static struct gcheap_slot *slot_of(struct layout *l, int cpu, unsigned int sc)
 				      (size_t)cpu * l->hc.cpu_stride + sc * sizeof(struct gcheap_slot));
 }
 
+/*
+ * A refill fills the slot of the CPU the call ran on and says which; a test
+ * that then reads or writes that slot and calls again must still be on that
+ * CPU, or its second call works on another CPU's slot.  Stay where we are.
+ */
+static int pin_here(void)
+{
+	int cpu = sched_getcpu();
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return -errno;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
 static unsigned int popcount_slot(const struct gcheap_slot *s)
 {
 	unsigned int w, n = 0;
@@ -468,6 +485,7 @@ TEST_F(heap, refill_release_all_classes)
 	const struct gcheap_pageinfo *pm = (const void *)(self->l.map + self->l.hc.pagemap_offset);
 	struct gcheap_heap_stats st;
 
+	ASSERT_EQ(0, pin_here());
 	for (round = 0; round < 3; round++) {
 		for (sc = 0; sc < nsc; sc++) {
 			const struct gcheap_class *k = &self->l.hdr->classes[sc >> 1];
@@ -519,6 +537,7 @@ TEST_F(heap, hostile_slot_contents)
 	struct gcheap_slot *s;
 	int i;
 
+	ASSERT_EQ(0, pin_here());
 	for (i = 0; i < 50; i++) {
 		ASSERT_EQ(0, cache_op(self->l.fd, GCHEAP_OP_REFILL, 0, 0, &cpu));
 		s = slot_of(&self->l, cpu, 0);
@@ -548,6 +567,7 @@ TEST(arena_limit)
 	unsigned long long cpu, addr, first = 0;
 	int refills = 0, ret;
 
+	ASSERT_EQ(0, pin_here());
 	ASSERT_EQ(0, heap_open(&l, 1 << 20));
 	for (;;) {
 		ret = cache_op(l.fd, GCHEAP_OP_REFILL, 2, 0, &cpu);
