@@ -75,7 +75,10 @@
  * in its program, a wake-up if it sleeps interruptibly in a system call),
  * and on its way back to user mode the thread runs gcheap_park_work(),
  * which copies its user registers (pt_regs, saved by the kernel on entry)
- * and waits in the module until the world restarts.  Unlike a signal
+ * and waits in the module until the world restarts.  The thread whose
+ * park completes the stop does not wait: it runs the pause itself and
+ * restarts the world, saving the program two wake-ups of other CPUs; the
+ * collector runs it only when no thread parks last.  Unlike a signal
  * handler it leaves no trace in the program: no handler to install or to
  * collide with, nothing blocked by signal masks, and a system call it
  * interrupts is restarted as after a signal without a handler -- which
@@ -145,10 +148,13 @@
  * written since the last one are this few (the final pause takes them);
  * in the closing rounds a thread that writes more new pages waits.  At
  * 64, a GCBench final pause spent a third of its ~1.5 ms (under TCG) on
- * the rescan; at 32 its longest pause fell from 1.9 to 1.45 ms.
+ * the rescan; at 32 its longest pause fell from 1.9 to 1.45 ms, of which
+ * the rescan still took 0.6-1.2 ms (25-35 us a page of tree nodes).  At
+ * 8, four GCBench runs on 6.12 paused 29-38 ms in all, against 41-71 ms
+ * at 32, and ran no slower.
  */
 #define GCHEAP_MAX_ROUNDS	8
-#define GCHEAP_FINAL_PAGES	32
+#define GCHEAP_FINAL_PAGES	8
 
 /**
  * struct gcheap_mutator - a registered thread
@@ -911,9 +917,59 @@ static void gcheap_reap(struct gcheap_collector *gc)
 }
 
 /*
+ * Let the parked threads go on: the end of a pause, timed once they were
+ * woken (a thread woken on the caller's CPU may run first: timed after,
+ * the pause would count its run), and told to the collector, which may be
+ * waiting for it (gcheap_pause()).  world_lock held; it is released.
+ */
+static void gcheap_restart_world(struct gcheap_collector *gc)
+{
+	u64 seq = gc->stop_seq;
+
+	lockdep_assert_held(&gc->world_lock);
+	WRITE_ONCE(gc->stopping, false);
+	gc->pause_job = NULL;
+	WRITE_ONCE(gc->run_seq, seq);
+	mutex_unlock(&gc->world_lock);
+	wake_up_all(&gc->done_wq);
+	gc->pause_end = ktime_get_ns();
+	/*
+	 * @pause_end before the sequence; pairs with gcheap_pause().  No stop
+	 * begins before the collector has seen this one end.
+	 */
+	smp_store_release(&gc->ended_seq, seq);
+	if (current != gc->thread)
+		wake_up_all(&gc->done_wq);
+}
+
+/*
+ * Whether the caller, holding world_lock with the world just stopped, is
+ * the one to run the pause: every thread is parked and nobody runs it yet.
+ */
+static bool gcheap_pause_claim(struct gcheap_collector *gc)
+{
+	lockdep_assert_held(&gc->world_lock);
+	if (!gc->pause_job || gc->pause_claimed || gc->nr_parked < gc->nr_mutators)
+		return false;
+	WRITE_ONCE(gc->pause_claimed, true);
+	return true;
+}
+
+/* Run the claimed pause and restart the world.  world_lock held; released. */
+static void gcheap_pause_run(struct gcheap_heap *heap)
+{
+	struct gcheap_collector *gc = &heap->gc;
+
+	gc->pause_job(heap);
+	gcheap_restart_world(gc);
+}
+
+/*
  * The task work a stopped thread runs on its way back to user mode: park
- * it, with its registers saved, until the world restarts.  It also runs
- * when the thread exits with the work queued; it then only lets go.
+ * it, with its registers saved, until the world restarts -- or, when it
+ * is the last to park, run the pause and restart the world itself
+ * (gcheap_pause()).  It also runs when the thread exits with the work
+ * queued; it then only lets go.
  */
 static void gcheap_park_work(struct callback_head *work)
 {
@@ -932,6 +988,14 @@ static void gcheap_park_work(struct callback_head *work)
 		m->parked_seq = gc->stop_seq;
 		gc->nr_parked++;
 		seq = gc->stop_seq;
+		/*
+		 * The last to park runs the pause -- in the heap's mm, which
+		 * the pause reads through (a thread past exec() is not).
+		 */
+		if (current->mm == READ_ONCE(heap->mm) && gcheap_pause_claim(gc)) {
+			gcheap_pause_run(heap);
+			goto out;
+		}
 	}
 	mutex_unlock(&gc->world_lock);
 	if (seq) {
@@ -942,6 +1006,7 @@ static void gcheap_park_work(struct callback_head *work)
 		 */
 		wait_event_killable(gc->done_wq, READ_ONCE(gc->run_seq) >= seq);
 	}
+out:
 	gcheap_mutator_put(m);
 	/* The heap may go with this; its release runs later, not in here. */
 	fput(file);
@@ -969,52 +1034,48 @@ static int gcheap_queue_park(struct gcheap_heap *heap, struct gcheap_mutator *m)
 }
 
 /*
- * Let the parked threads go on.  world_lock held.  Return: when they were
- * woken, the end of the pause.  The collector leaves its real-time
- * priority after that, and a thread it woke on its own CPU then runs at
- * once, ahead of it: timed after, the pause would count the thread's run.
+ * Stop the world, run @job in it, restart it.  Every registered thread is
+ * asked to park; the pause is run by whoever completes the stop -- the
+ * last thread to park, in its park work, or else the collector itself
+ * (all threads waiting or working in the module, a thread reaped, no
+ * thread at all).  The last thread to park is on its own CPU, running:
+ * it does the pause there and goes back to its program, where the
+ * collector would have to be woken first, and the thread woken again
+ * after -- under TCG each such wake-up is a chance of a multi-millisecond
+ * delay.
+ *
+ * Until the pause is claimed the collector may give up (the stop timeout,
+ * or the collector told to stop); once claimed, it only waits for the end.
+ *
+ * Return: 0 with @job run and *@ns the pause's length; -EAGAIN (timeout)
+ * or -EINTR (the collector is told to stop) with @job not run.  Either
+ * way the world runs again.
  */
-static u64 gcheap_restart_world(struct gcheap_collector *gc)
-{
-	u64 now;
-
-	lockdep_assert_held(&gc->world_lock);
-	WRITE_ONCE(gc->stopping, false);
-	gc->run_seq = gc->stop_seq;
-	mutex_unlock(&gc->world_lock);
-	wake_up_all(&gc->done_wq);
-	now = ktime_get_ns();
-	sched_set_normal(current, 0);
-	return now;
-}
-
-/*
- * Ask every registered thread to park and wait until all have, or until
- * the stop timeout.  Return: 0 with the world stopped and world_lock held;
- * -EAGAIN (timeout) or -EINTR (the collector is told to stop) with the
- * world running and world_lock not held.
- */
-static int gcheap_stop_world(struct gcheap_heap *heap)
+static int gcheap_pause(struct gcheap_heap *heap, void (*job)(struct gcheap_heap *heap),
+			u64 *ns)
 {
 	unsigned long deadline = jiffies +
 		msecs_to_jiffies(max(READ_ONCE(gcheap_stop_timeout_ms), 10u));
 	struct gcheap_collector *gc = &heap->gc;
 	struct gcheap_mutator *m;
 	unsigned long idx;
-	int ret;
+	u64 t0 = ktime_get_ns(), seq;
+	int ret = 0;
 
 	/*
-	 * Until the world restarts every registered thread waits for the
-	 * collector, so for that long it runs as a real-time thread: woken
-	 * when the last thread parks, it preempts whatever normal task runs
-	 * on its CPU, and none preempts it in the pause.  At nice 0, under
-	 * TCG, the wake-up alone once took 0.7 ms.
+	 * Until the world restarts every registered thread waits, so for
+	 * that long the collector runs as a real-time thread: woken when the
+	 * last thread parks, it preempts whatever normal task runs on its
+	 * CPU, and none preempts it in the pause.  At nice 0, under TCG, the
+	 * wake-up alone once took 0.7 ms.
 	 */
 	sched_set_fifo_low(current);
 	mutex_lock(&gc->world_lock);
-	gc->stop_seq++;
+	seq = ++gc->stop_seq;
 	WRITE_ONCE(gc->stopping, true);
 	gc->nr_parked = 0;
+	gc->pause_job = job;
+	WRITE_ONCE(gc->pause_claimed, false);
 	/* Stopping before the flags; pairs with gcheap_gc_block()'s barrier. */
 	smp_mb();
 	xa_for_each(&gc->mutators, idx, m) {
@@ -1034,20 +1095,39 @@ static int gcheap_stop_world(struct gcheap_heap *heap)
 	}
 	for (;;) {
 		gcheap_reap(gc);
-		if (gc->nr_parked >= gc->nr_mutators)
-			return 0;
+		if (gcheap_pause_claim(gc)) {
+			gcheap_pause_run(heap);
+			goto done;
+		}
+		if (gc->pause_claimed)
+			break;
 		mutex_unlock(&gc->world_lock);
-		wait_event_idle_timeout(gc->done_wq, READ_ONCE(gc->nr_parked) >=
-					READ_ONCE(gc->nr_mutators) || kthread_should_stop(),
-					msecs_to_jiffies(10));
+		wait_event_idle_timeout(gc->done_wq, READ_ONCE(gc->pause_claimed) ||
+					READ_ONCE(gc->nr_parked) >= READ_ONCE(gc->nr_mutators) ||
+					kthread_should_stop(), msecs_to_jiffies(10));
+		if (READ_ONCE(gc->pause_claimed))
+			goto wait;
 		ret = kthread_should_stop() ? -EINTR :
 		      time_after(jiffies, deadline) ? -EAGAIN : 0;
 		mutex_lock(&gc->world_lock);
-		if (ret && gc->nr_parked < gc->nr_mutators)
-			break;
+		if (ret && !gc->pause_claimed && gc->nr_parked < gc->nr_mutators) {
+			gcheap_restart_world(gc);
+			sched_set_normal(current, 0);
+			return ret;
+		}
 	}
-	gcheap_restart_world(gc);
-	return ret;
+	mutex_unlock(&gc->world_lock);
+wait:
+	/*
+	 * A thread runs the pause.  Not under world_lock, which it holds: the
+	 * mutex would have the collector spin on a CPU the pause may want.
+	 * The acquire pairs with gcheap_restart_world(): @pause_end.
+	 */
+	wait_event_idle(gc->done_wq, smp_load_acquire(&gc->ended_seq) >= seq);
+done:
+	sched_set_normal(current, 0);
+	*ns = gc->pause_end - t0;
+	return 0;
 }
 
 static struct gcheap_mutator *gcheap_self(struct gcheap_collector *gc)
@@ -1104,7 +1184,7 @@ struct gcheap_mutator *gcheap_gc_block(struct gcheap_heap *heap)
 	gcheap_save_regs(m);
 	/* The registers before the flag: a stop that sees it reads them. */
 	smp_store_release(&m->blocked, 1);
-	/* The flag before gc->stopping; pairs with gcheap_stop_world(). */
+	/* The flag before gc->stopping; pairs with gcheap_pause(). */
 	smp_mb();
 	if (READ_ONCE(gc->stopping)) {
 		mutex_lock(&gc->world_lock);
@@ -1141,7 +1221,7 @@ int gcheap_gc_unblock(struct gcheap_heap *heap, struct gcheap_mutator *m)
 	if (!m)
 		return 0;
 	WRITE_ONCE(m->blocked, 0);
-	/* The flag before gc->stopping; pairs with gcheap_stop_world(). */
+	/* The flag before gc->stopping; pairs with gcheap_pause(). */
 	smp_mb();
 	if (READ_ONCE(gc->stopping)) {
 		mutex_lock(&gc->world_lock);
@@ -1282,10 +1362,10 @@ static void gcheap_mark_concurrent(struct gcheap_heap *heap)
  * The final stop: settle the CPU slots again (what they handed out since
  * the first stop is allocated black), rescan the roots and the pages
  * written since the last round, and finish marking.  Then check it, copy
- * the heap for a fork, and enter the SWEEP phase.
- * World stopped.  Return: the errors checkmark mode found.
+ * the heap for a fork, and enter the SWEEP phase; leave the errors
+ * checkmark mode found and the bytes marked for the cycle.  World stopped.
  */
-static u64 gcheap_mark_end(struct gcheap_heap *heap)
+static void gcheap_mark_end(struct gcheap_heap *heap)
 {
 	struct gcheap_collector *gc = &heap->gc;
 	u64 errors = 0;
@@ -1312,9 +1392,10 @@ static u64 gcheap_mark_end(struct gcheap_heap *heap)
 		gc->snap_ret = gcheap_span_copy_all(gc->snap_dst, heap);
 		gc->snap_dst = NULL;
 	}
+	gc->pause_errors = errors;
+	gc->pause_marked = gc->marked + atomic64_read(&gc->black_bytes);
 	WRITE_ONCE(gc->phase, GCHEAP_GC_SWEEP);
 	WRITE_ONCE(gc->sweep_gen, gc->sweep_gen + 1);
-	return errors;
 }
 
 static void gcheap_cycle(struct gcheap_heap *heap)
@@ -1341,27 +1422,22 @@ static void gcheap_cycle(struct gcheap_heap *heap)
 	gcheap_clear_marks(heap);
 	gcheap_barrier_clear(heap, gcheap_barrier_round(heap));
 
-	p1 = ktime_get_ns();
-	if (gcheap_stop_world(heap)) {
+	if (gcheap_pause(heap, gcheap_mark_start, &p1)) {
 		aborted = true;
 		goto out_mm;
 	}
-	gcheap_mark_start(heap);
-	p1 = gcheap_restart_world(gc) - p1;
 
 	gcheap_mark_concurrent(heap);
 
-	p2 = ktime_get_ns();
-	if (gcheap_stop_world(heap)) {
+	if (gcheap_pause(heap, gcheap_mark_end, &p2)) {
 		/* Nothing is freed; the next cycle starts over. */
 		WRITE_ONCE(gc->phase, GCHEAP_GC_IDLE);
 		wake_up_all(&heap->wp.assist_wq);
 		aborted = true;
 		goto out_mm;
 	}
-	errors = gcheap_mark_end(heap);
-	marked = gc->marked + atomic64_read(&gc->black_bytes);
-	p2 = gcheap_restart_world(gc) - p2;
+	errors = gc->pause_errors;
+	marked = gc->pause_marked;
 	wake_up_all(&heap->wp.assist_wq);
 
 	gcheap_sweep(heap);

@@ -250,14 +250,16 @@ struct gcheap_grey {
 	unsigned long len;
 };
 
+struct gcheap_heap;
+
 /**
  * struct gcheap_collector - a heap's collector (gc.c)
  * @thread: the kernel thread that collects the heap
  * @wake: the collector thread sleeps here for requests
  * @done_wq: COLLECT callers wait here for cycles, parked threads for the
  *	world to restart, the collector for threads to park
- * @world_lock: the registry, the roots, the stop state; held by the
- *	collector across the stopped part of a cycle
+ * @world_lock: the registry, the roots, the stop state; held across the
+ *	stopped part of a cycle, by whoever runs the pause
  * @mutators: pid -> &struct gcheap_mutator, the registered threads
  * @nr_mutators: their number
  * @nr_parked: of those, parked for the current stop
@@ -265,6 +267,14 @@ struct gcheap_grey {
  * @run_seq: the last stop that has ended: threads parked for a stop
  *	@run_seq or below may run
  * @stopping: a stop is under way
+ * @pause_job: what the current stop runs with the world stopped (NULL
+ *	once it restarted)
+ * @pause_claimed: the thread that completed the stop, or the collector,
+ *	runs @pause_job (written under @world_lock, read without)
+ * @pause_end: when the last pause ended (restart), for its length
+ * @ended_seq: the last stop whose @pause_end is set
+ * @pause_errors: what the last final pause's checkmark found
+ * @pause_marked: the bytes the last final pause found marked or black
  * @roots: the root ranges, @nr_roots of them
  * @nr_roots: see above
  * @pid: the process the heap was created by, for messages
@@ -326,6 +336,12 @@ struct gcheap_collector {
 	u64 stop_seq;
 	u64 run_seq;
 	bool stopping;
+	void (*pause_job)(struct gcheap_heap *heap);
+	bool pause_claimed;
+	u64 pause_end;
+	u64 ended_seq;
+	u64 pause_errors;
+	u64 pause_marked;
 	struct gcheap_range *roots;
 	unsigned int nr_roots;
 	pid_t pid;

@@ -1374,7 +1374,7 @@ TEST_F_TIMEOUT(pause, flat_pause, 300)
  * as they can write a new page with every allocation, and while the
  * collector marks, every one of those pages is one to rescan -- about as
  * fast as the marker rescans them.  The final pause must still rescan
- * only about GCHEAP_FINAL_PAGES (32) pages plus one per thread: in the
+ * only about GCHEAP_FINAL_PAGES (8) pages plus one per thread: in the
  * closing rounds a thread that writes more new pages waits for the next
  * round.  (If the threads could keep pause_pages pages waiting, as many
  * would be left for the pause.)  The live heap is big enough, and the
@@ -1384,7 +1384,7 @@ TEST_F_TIMEOUT(pause, flat_pause, 300)
 #define AT_THREADS	4
 #define AT_RING		2048
 #define AT_SIZE		4096
-#define AT_FINAL	32
+#define AT_FINAL	8
 #define AT_CYCLES	8
 
 struct at_worker {
@@ -1479,7 +1479,7 @@ TEST_F_TIMEOUT(pause, allocating_threads, 300)
 	 * write more pages than a final pause may rescan.
 	 */
 	EXPECT_LT((uint64_t)(pause_pages > 0 ? pause_pages : AT_FINAL), during);
-	/* 32 pages, one per thread (the main thread too), the slack. */
+	/* 8 pages, one per thread (the main thread too), the slack. */
 	EXPECT_GE((uint64_t)(AT_FINAL + AT_THREADS + 1 + PAUSE_SLACK), worst);
 }
 

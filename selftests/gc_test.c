@@ -1245,6 +1245,119 @@ TEST_F_TIMEOUT(gc, many_threads, GC_TIMEOUT)
 	pthread_barrier_destroy(&barrier);
 }
 
+/*
+ * Stops given up.  A thread that waits for its vfork() child cannot park
+ * (the wait is killable, not interruptible), so a stop that meets it
+ * waits until the child exits or stop_timeout_ms (10 ms here) runs out,
+ * and is then given up.  The children sleep 0 to 25 ms, so some stops are
+ * given up and some end just as, or just after, the waiting thread
+ * returns and parks last -- the pause is then its to run, while the
+ * collector's timeout may be running out: exactly one of the two must
+ * win.  Two list workers and the vforking thread's own list, held only
+ * on its stack, must come through every cycle whole.
+ */
+#define VFORK_MAX_US	25000
+
+struct vforker {
+	int *stop;
+	long forks;
+	long bad;
+};
+
+/* vfork() a child that sleeps @ns and exits; 0 once it has. */
+static noinline int vfork_sleep(long ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+	int status;
+	pid_t pid;
+
+	pid = vfork();
+	if (!pid) {
+		/* The child shares the stack: a system call, and out. */
+		syscall(SYS_nanosleep, &ts, NULL);
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return 0;
+}
+
+static void *vfork_thread(void *arg)
+{
+	struct vforker *v = arg;
+	uint32_t seed = 4099;
+	struct obj *head = list_new(WORKER_NODES, 32, 192, 1, &seed);
+
+	if (!head) {
+		v->bad = -1;
+		return NULL;
+	}
+	while (!__atomic_load_n(v->stop, __ATOMIC_ACQUIRE)) {
+		if (vfork_sleep((long)(rnd(&seed) % VFORK_MAX_US) * 1000)) {
+			v->bad = -2;
+			break;
+		}
+		__atomic_store_n(&v->forks, v->forks + 1, __ATOMIC_RELEASE);
+		v->bad = list_check(head, WORKER_NODES, 1);
+		if (v->bad)
+			break;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(gc, given_up_stops, GC_TIMEOUT)
+{
+	int i, n, ret, stop = 0, given_up = 0, done = 0;
+	struct vforker v = { .stop = &stop };
+	pthread_barrier_t barrier;
+	struct gcheap_stats s0, s1;
+	struct worker w[2];
+	pthread_t t[2], vt;
+
+	ASSERT_EQ(0, param_override(self, "stop_timeout_ms", "10"));
+	HEAP_INIT(256 * MiB, 0, 0, 0);
+	ASSERT_EQ(0, pthread_barrier_init(&barrier, NULL, 3));
+	for (i = 0; i < 2; i++) {
+		w[i] = (struct worker){ .id = i, .stop = &stop, .barrier = &barrier };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, list_worker, &w[i]));
+	}
+	pthread_barrier_wait(&barrier);
+	ASSERT_EQ(0, pthread_create(&vt, NULL, vfork_thread, &v));
+	STATS(s0);
+
+	/* At least 40 collections, and until each outcome came 3 times. */
+	for (n = 0; n < 400 && (n < 40 || given_up < 3 || done < 3); n++) {
+		ret = gcheap_collect();
+		ASSERT_TRUE(ret == 0 || ret == -EAGAIN) TH_LOG("collection %d: %d", n, ret);
+		if (ret)
+			given_up++;
+		else
+			done++;
+		for (i = 0; i < 2; i++)
+			ASSERT_EQ(0, __atomic_load_n(&w[i].bad, __ATOMIC_ACQUIRE))
+				TH_LOG("worker %d, collection %d", i, n);
+		ASSERT_EQ(0, __atomic_load_n(&v.bad, __ATOMIC_ACQUIRE))
+			TH_LOG("the vforking thread, collection %d", n);
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		EXPECT_EQ(0, w[i].bad) TH_LOG("worker %d after %d rounds", i, w[i].rounds);
+	}
+	ASSERT_EQ(0, pthread_join(vt, NULL));
+	EXPECT_EQ(0, v.bad);
+	STATS(s1);
+	TH_LOG("%d collections: %d given up, %d done; %ld vforks", n, given_up, done, v.forks);
+	EXPECT_LE(3, given_up);
+	EXPECT_LE(3, done);
+	/* The pacer's own cycles may be given up too. */
+	EXPECT_LE((uint64_t)given_up, s1.stop_aborts - s0.stop_aborts);
+	/* Nothing holds a stop up now. */
+	EXPECT_EQ(0, gcheap_collect());
+	EXPECT_EQ(1, wait_threads(1));
+	pthread_barrier_destroy(&barrier);
+}
+
 /* ======================================================================
  * 6. Threads exiting while collections run
  * ====================================================================== */
