@@ -77,8 +77,8 @@
  * which copies its user registers (pt_regs, saved by the kernel on entry)
  * and waits in the module until the world restarts.  The thread whose
  * park completes the stop does not wait: it runs the pause itself and
- * restarts the world, saving the program two wake-ups of other CPUs; the
- * collector runs it only when no thread parks last.  Unlike a signal
+ * restarts the world, sparing the program two waits for a wake-up on
+ * another CPU; the collector runs it only when no thread parks last.  Unlike a signal
  * handler it leaves no trace in the program: no handler to install or to
  * collide with, nothing blocked by signal masks, and a system call it
  * interrupts is restarted as after a signal without a handler -- which
