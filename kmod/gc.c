@@ -71,31 +71,32 @@
  * slot or in the next pause (and swept by the next cycle).
  *
  * Stopping.  A thread is stopped by a task work queued with TWA_SIGNAL:
- * like a signal, it interrupts the thread wherever it is (an IPI if it runs
- * in its program, a wake-up if it sleeps interruptibly in a system call),
- * and on its way back to user mode the thread runs gcheap_park_work(),
- * which copies its user registers (pt_regs, saved by the kernel on entry)
- * and waits in the module until the world restarts.  The thread whose
- * park completes the stop does not wait: it runs the pause itself and
- * restarts the world, sparing the program two waits for a wake-up on
- * another CPU; the collector runs it only when no thread parks last.  Unlike a signal
- * handler it leaves no trace in the program: no handler to install or to
- * collide with, nothing blocked by signal masks, and a system call it
- * interrupts is restarted as after a signal without a handler -- which
- * covers nanosleep(), poll() and futex waits with timeouts, which return
- * EINTR under any handler, SA_RESTART or not.  (Calls that fail with EINTR
- * on any pending signal -- epoll_wait(), sigtimedwait(), semop(), socket
- * calls with a timeout -- still may, as they would under SA_RESTART.)
- * A queued work holds a reference on the mutator record and on the
- * heap's file, so the work can run after its thread unregistered or the
- * heap was closed (the reference is dropped with fput(), whose release
- * runs later, outside the module's code).  A thread already in the module
- * -- waiting for a collection, for the marker, for the soft limit, or in a
- * refill -- is not interrupted: gcheap_gc_block() counts it as parked with
- * the registers it entered with, and gcheap_gc_unblock() keeps it in the
- * module until a stop that counted it is over.  It may work meanwhile, as
- * an unregistered thread may, but must hold no reference its program has
- * not seen (a large object just allocated): a pause would not find it.
+ * like a signal, it interrupts the thread wherever it is (an IPI if it
+ * runs in its program, a wake-up if it sleeps interruptibly in a system
+ * call), and on its way back to user mode the thread runs
+ * gcheap_park_work(), which copies its user registers (pt_regs, saved by
+ * the kernel on entry) and waits in the module until the world restarts.
+ * The thread whose park completes the stop does not wait: it runs the
+ * pause itself and restarts the world, sparing the program two waits for a
+ * wake-up on another CPU; the collector runs it only when no thread parks
+ * last.  Unlike a signal handler it leaves no trace in the program: no
+ * handler to install or to collide with, nothing blocked by signal masks,
+ * and a system call it interrupts is restarted as after a signal without a
+ * handler -- which covers nanosleep(), poll() and futex waits with
+ * timeouts, which return EINTR under any handler, SA_RESTART or not.
+ * (Calls that fail with EINTR on any pending signal -- epoll_wait(),
+ * sigtimedwait(), semop(), socket calls with a timeout -- still may, as
+ * they would under SA_RESTART.)  A queued work holds a reference on the
+ * mutator record and on the heap's file, so the work can run after its
+ * thread unregistered or the heap was closed (the reference is dropped
+ * with fput(), whose release runs later, outside the module's code).  A
+ * thread already in the module -- waiting for a collection, for the
+ * marker, for the soft limit, or in a refill -- is not interrupted:
+ * gcheap_gc_block() counts it as parked with the registers it entered
+ * with, and gcheap_gc_unblock() keeps it in the module until a stop that
+ * counted it is over.  It may work meanwhile, as an unregistered thread
+ * may, but must hold no reference its program has not seen (a large object
+ * just allocated): a pause would not find it.
  *
  * Why nothing reachable is freed: Documentation/collector.rst argues it,
  * point by point.  In short: both pauses see every registered thread parked
@@ -920,7 +921,9 @@ static void gcheap_reap(struct gcheap_collector *gc)
  * Let the parked threads go on: the end of a pause, timed once they were
  * woken (a thread woken on the caller's CPU may run first: timed after,
  * the pause would count its run), and told to the collector, which may be
- * waiting for it (gcheap_pause()).  world_lock held; it is released.
+ * waiting for it (gcheap_pause()) -- on its own queue, woken last, so
+ * that a thread that ran the pause wakes it once, after the pause.
+ * world_lock held; it is released.
  */
 static void gcheap_restart_world(struct gcheap_collector *gc)
 {
@@ -939,7 +942,7 @@ static void gcheap_restart_world(struct gcheap_collector *gc)
 	 */
 	smp_store_release(&gc->ended_seq, seq);
 	if (current != gc->thread)
-		wake_up_all(&gc->done_wq);
+		wake_up(&gc->wake);
 }
 
 /*
@@ -999,7 +1002,8 @@ static void gcheap_park_work(struct callback_head *work)
 	}
 	mutex_unlock(&gc->world_lock);
 	if (seq) {
-		wake_up_all(&gc->done_wq);
+		/* The collector may wait for the last of us. */
+		wake_up(&gc->wake);
 		/*
 		 * A fatal signal ends the wait; the thread stays counted as
 		 * parked, as it will never run its program again.
@@ -1102,7 +1106,7 @@ static int gcheap_pause(struct gcheap_heap *heap, void (*job)(struct gcheap_heap
 		if (gc->pause_claimed)
 			break;
 		mutex_unlock(&gc->world_lock);
-		wait_event_idle_timeout(gc->done_wq, READ_ONCE(gc->pause_claimed) ||
+		wait_event_idle_timeout(gc->wake, READ_ONCE(gc->pause_claimed) ||
 					READ_ONCE(gc->nr_parked) >= READ_ONCE(gc->nr_mutators) ||
 					kthread_should_stop(), msecs_to_jiffies(10));
 		if (READ_ONCE(gc->pause_claimed))
@@ -1123,7 +1127,7 @@ wait:
 	 * mutex would have the collector spin on a CPU the pause may want.
 	 * The acquire pairs with gcheap_restart_world(): @pause_end.
 	 */
-	wait_event_idle(gc->done_wq, smp_load_acquire(&gc->ended_seq) >= seq);
+	wait_event_idle(gc->wake, smp_load_acquire(&gc->ended_seq) >= seq);
 done:
 	sched_set_normal(current, 0);
 	*ns = gc->pause_end - t0;
@@ -1191,7 +1195,7 @@ struct gcheap_mutator *gcheap_gc_block(struct gcheap_heap *heap)
 		if (gc->stopping && m->parked_seq != gc->stop_seq) {
 			m->parked_seq = gc->stop_seq;
 			gc->nr_parked++;
-			wake_up_all(&gc->done_wq);
+			wake_up(&gc->wake);
 		}
 		mutex_unlock(&gc->world_lock);
 	}
@@ -1606,7 +1610,8 @@ int gcheap_gc_thread(struct gcheap_heap *heap, const struct gcheap_thread_reg *t
 		mutex_unlock(&gc->world_lock);
 		if (!m)
 			return -ENOENT;
-		wake_up_all(&gc->done_wq);
+		/* A stop may wait for one thread fewer now. */
+		wake_up(&gc->wake);
 		gcheap_mutator_put(m);
 		return 0;
 	}

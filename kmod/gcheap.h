@@ -255,9 +255,10 @@ struct gcheap_heap;
 /**
  * struct gcheap_collector - a heap's collector (gc.c)
  * @thread: the kernel thread that collects the heap
- * @wake: the collector thread sleeps here for requests
+ * @wake: the collector thread sleeps here: for requests, for threads to
+ *	park, for a thread running a pause to restart the world
  * @done_wq: COLLECT callers wait here for cycles, parked threads for the
- *	world to restart, the collector for threads to park
+ *	world to restart
  * @world_lock: the registry, the roots, the stop state; held across the
  *	stopped part of a cycle, by whoever runs the pause
  * @mutators: pid -> &struct gcheap_mutator, the registered threads
